@@ -196,11 +196,10 @@ export const UserSignedUp = auth.event({
 
 export const SessionStarted = auth.event({
   name: "SessionStarted",
-  description: "A user signed in and got a session with its first refresh token",
+  description: "A user signed in and got a session; its first refresh token is generation 0",
   payload: Schema.Struct({
     session_id: Uuid,
     user_id: Uuid,
-    refresh_token_hash: Schema.String.annotate({ description: "SHA-256 of the refresh token, base64url" }),
     method: Schema.Literals(["password", "anonymous"]).annotate({
       description: "How the user authenticated (amr)",
     }),
@@ -211,12 +210,13 @@ export const SessionStarted = auth.event({
 
 export const RefreshTokenRotated = auth.event({
   name: "RefreshTokenRotated",
-  description: "A refresh token was spent and replaced by its successor",
+  description: "The session's refresh token was spent and its successor issued",
   payload: Schema.Struct({
     session_id: Uuid,
     user_id: Uuid,
-    spent_hash: Schema.String,
-    successor_hash: Schema.String,
+    generation: Schema.Int.annotate({
+      description: "The successor's generation; tokens of earlier ones are spent",
+    }),
     at: Timestamp,
   }),
 })

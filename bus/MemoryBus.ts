@@ -1,0 +1,370 @@
+// The bus inside one process (sizes 1–2). Values pass through undecoded; the behaviour — durable
+// commands, redelivery, deduplication, durable subscriptions — is JetStream's, proven by the same suite.
+import { randomUUID } from "node:crypto"
+import { Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
+import type { Command, Event, Query } from "../contracts/Contract.ts"
+import {
+  Bus,
+  type BusShape,
+  type CallOptions,
+  type Delivery,
+  type HandlerContext,
+  type LastPublished,
+  type Meta,
+  type OutgoingEvent,
+  type RpcHandler,
+  type SendOptions,
+  type SubscribeOptions,
+} from "./Bus.ts"
+import { BusTimeout, BusUnavailable } from "./BusError.ts"
+import { DedupeWindow } from "./internal/DedupeWindow.ts"
+import * as Pending from "./internal/Pending.ts"
+import { type Outcome, runHandler } from "./internal/runHandler.ts"
+import { eventFilter, retryDelay } from "./internal/subscription.ts"
+
+export interface MemoryBusOptions {
+  /** Replies this process may wait on at once (default 10,000). */
+  readonly maxPending?: number
+  /** Milliseconds a command's idempotency key and an event's id are remembered (default 120,000). */
+  readonly dedupeWindow?: number
+  /** Default milliseconds a command may run before another worker gets it (default 30,000). */
+  readonly ackWait?: number
+  /** Deliveries of a command whose handler keeps dying before it is answered with InternalError (default 5). */
+  readonly maxDeliver?: number
+  /** Default milliseconds to wait for a reply (default 15,000). */
+  readonly timeout?: number
+  /** Events kept for subscribers that start from the past (default 100,000). */
+  readonly retention?: number
+}
+
+type Reply = Deferred.Deferred<unknown, unknown>
+
+interface Envelope {
+  readonly contract: Command
+  readonly payload: unknown
+  readonly meta: Meta
+  readonly key: string
+  readonly reply: Reply
+  delivery: number
+}
+
+interface Worker {
+  readonly handlers: ReadonlyMap<string, RpcHandler>
+  readonly concurrency: number
+  readonly ackWait: number
+  readonly inFlight: Set<Fiber.Fiber<unknown>>
+  active: number
+}
+
+interface StoredEvent {
+  readonly sequence: number
+  readonly contract: Event
+  readonly id: string
+  readonly payload: unknown
+  readonly logPosition: string
+  readonly meta: Meta
+}
+
+export const make = (options: MemoryBusOptions = {}): Effect.Effect<BusShape> =>
+  Effect.sync(() => {
+    const maxDeliver = options.maxDeliver ?? 5
+    const defaultTimeout = options.timeout ?? 15_000
+    const defaultAckWait = options.ackWait ?? 30_000
+    const retention = options.retention ?? 100_000
+    const pending = Pending.make(options.maxPending ?? 10_000)
+    const replies = new DedupeWindow<Reply>(options.dedupeWindow ?? 120_000)
+    const workers = new Map<string, Array<Worker>>()
+    const queues = new Map<string, Array<Envelope>>()
+    let turn = 0
+
+    const workersFor = (subject: string) => workers.get(subject) ?? []
+
+    const pick = (subject: string, free: boolean): Worker | undefined => {
+      const candidates = workersFor(subject).filter((w) => !free || w.active < w.concurrency)
+      if (candidates.length === 0) return undefined
+      return candidates[turn++ % candidates.length]
+    }
+
+    const awaitReply = (reply: Reply, subject: string, timeout: number | undefined) => {
+      const afterMs = timeout ?? defaultTimeout
+      return Deferred.await(reply).pipe(
+        Effect.timeoutOrElse({
+          duration: afterMs,
+          orElse: () => Effect.fail(new BusTimeout({ subject, afterMs })),
+        }),
+      )
+    }
+
+    // Commands: a queue per subject, drained into whichever worker has room.
+    const dispatch = (subject: string) => {
+      const queue = queues.get(subject)
+      while (queue !== undefined && queue.length > 0) {
+        const worker = pick(subject, true)
+        if (worker === undefined) return
+        const envelope = queue.shift()!
+        if (Deferred.isDoneUnsafe(envelope.reply)) continue
+        deliver(worker, envelope)
+      }
+    }
+
+    const enqueue = (envelope: Envelope, delayMs = 0) => {
+      const subject = envelope.contract.subject
+      const push = () => {
+        if (Deferred.isDoneUnsafe(envelope.reply)) return
+        let queue = queues.get(subject)
+        if (queue === undefined) queues.set(subject, (queue = []))
+        queue.push(envelope)
+        dispatch(subject)
+      }
+      if (delayMs > 0) setTimeout(push, delayMs).unref()
+      else push()
+    }
+
+    const deliver = (worker: Worker, envelope: Envelope) => {
+      const handler = worker.handlers.get(envelope.contract.subject)!
+      const context: HandlerContext = {
+        meta: envelope.meta,
+        idempotencyKey: envelope.key,
+        delivery: envelope.delivery,
+      }
+      worker.active++
+      let settled = false
+      // A worker that neither answers nor dies within ackWait loses the command to another.
+      const ackTimer = setTimeout(() => {
+        if (settled || Deferred.isDoneUnsafe(envelope.reply)) return
+        settled = true
+        worker.active--
+        enqueue({ ...envelope, delivery: envelope.delivery + 1 })
+      }, worker.ackWait)
+      ackTimer.unref()
+      const onExit = (fiber: Fiber.Fiber<Outcome>) => (exit: Exit.Exit<Outcome>) => {
+        worker.inFlight.delete(fiber)
+        clearTimeout(ackTimer)
+        const outcome = Exit.isSuccess(exit) ? exit.value : ({ _tag: "Interrupted" } as const)
+        const first = !settled
+        if (first) {
+          settled = true
+          worker.active--
+        }
+        switch (outcome._tag) {
+          case "Replied":
+            Deferred.doneUnsafe(envelope.reply, outcome.exit)
+            break
+          case "Defect":
+            if (!first) break
+            if (envelope.delivery >= maxDeliver)
+              Deferred.doneUnsafe(envelope.reply, Exit.fail(outcome.incident))
+            else enqueue({ ...envelope, delivery: envelope.delivery + 1 }, retryDelay(envelope.delivery))
+            break
+          case "Interrupted":
+            if (first) enqueue({ ...envelope, delivery: envelope.delivery + 1 })
+            break
+        }
+        if (first) dispatch(envelope.contract.subject)
+      }
+      // The handler starts on the next tick, after its fiber is registered: run at once, it could
+      // complete, or wake a caller that stops this worker, before runFork returned.
+      const fiber = Effect.runFork(
+        Effect.andThen(Effect.yieldNow, runHandler(handler, envelope.payload, context)),
+      )
+      worker.inFlight.add(fiber)
+      fiber.addObserver(onExit(fiber))
+    }
+
+    const request: BusShape["request"] = <C extends Query>(
+      contract: C,
+      payload: C["payload"]["Type"],
+      options: CallOptions,
+    ) =>
+      pending.guard(
+        Effect.suspend(() => {
+          const worker = pick(contract.subject, false)
+          if (worker === undefined) {
+            return Effect.fail(new BusUnavailable({ reason: `no worker serves ${contract.subject}` }))
+          }
+          const handler = worker.handlers.get(contract.subject)!
+          const context: HandlerContext = { meta: options.meta, idempotencyKey: randomUUID(), delivery: 1 }
+          const afterMs = options.timeout ?? defaultTimeout
+          return runHandler(handler, payload, context).pipe(
+            Effect.flatMap((outcome) =>
+              outcome._tag === "Replied"
+                ? outcome.exit
+                : outcome._tag === "Defect"
+                  ? Effect.fail(outcome.incident)
+                  : Effect.fail(
+                      new BusUnavailable({ reason: `the worker serving ${contract.subject} stopped` }),
+                    ),
+            ),
+            Effect.timeoutOrElse({
+              duration: afterMs,
+              orElse: () => Effect.fail(new BusTimeout({ subject: contract.subject, afterMs })),
+            }),
+          )
+        }),
+      ) as never
+
+    const send: BusShape["send"] = <C extends Command>(
+      contract: C,
+      payload: C["payload"]["Type"],
+      options: SendOptions,
+    ) =>
+      pending.guard(
+        Effect.suspend(() => {
+          const key = options.idempotencyKey ?? randomUUID()
+          const dedupeKey = `${contract.subject}\u0000${key}`
+          const existing = replies.get(dedupeKey)
+          if (existing !== undefined) return awaitReply(existing, contract.subject, options.timeout)
+          const reply = Deferred.makeUnsafe<unknown, unknown>()
+          replies.set(dedupeKey, reply)
+          enqueue({ contract, payload, meta: options.meta, key, reply, delivery: 1 })
+          return awaitReply(reply, contract.subject, options.timeout)
+        }),
+      ) as never
+
+    const serve: BusShape["serve"] = (options) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          const worker: Worker = {
+            handlers: new Map(options.handlers.map((h) => [h.contract.subject, h] as const)),
+            concurrency: options.concurrency ?? 64,
+            ackWait: options.ackWait ?? defaultAckWait,
+            inFlight: new Set(),
+            active: 0,
+          }
+          for (const subject of worker.handlers.keys()) workers.set(subject, [...workersFor(subject), worker])
+          for (const subject of worker.handlers.keys()) dispatch(subject)
+          return worker
+        }),
+        (worker) =>
+          Effect.suspend(() => {
+            for (const subject of worker.handlers.keys()) {
+              workers.set(
+                subject,
+                workersFor(subject).filter((w) => w !== worker),
+              )
+            }
+            // In-flight commands are interrupted; their observers put them back in the queue.
+            return Effect.forEach([...worker.inFlight], Fiber.interrupt, { discard: true })
+          }),
+      ).pipe(Effect.asVoid)
+
+    // Events: one ordered log, trimmed to `retention`.
+    const log: Array<StoredEvent> = []
+    let lastSequence = 0
+    const seenEvents = new DedupeWindow<number>(options.dedupeWindow ?? 120_000)
+    const wakers = new Set<() => void>()
+    const durables = new Map<string, { acked: number; holder: Deferred.Deferred<void> | undefined }>()
+
+    const publish: BusShape["publish"] = (event: OutgoingEvent) =>
+      Effect.sync(() => {
+        const seen = seenEvents.get(event.id)
+        if (seen !== undefined) return { sequence: seen, duplicate: true }
+        const sequence = ++lastSequence
+        log.push({ sequence, ...event })
+        if (log.length > retention) log.splice(0, log.length - retention)
+        seenEvents.set(event.id, sequence)
+        for (const wake of [...wakers]) wake()
+        return { sequence, duplicate: false }
+      })
+
+    const lastPublished: BusShape["lastPublished"] = Effect.sync(() => {
+      const last = log.at(-1)
+      return last === undefined
+        ? Option.none<LastPublished>()
+        : Option.some({ sequence: last.sequence, logPosition: last.logPosition })
+    })
+
+    const nextAfter = (cursor: number, wanted: (event: Event) => boolean): StoredEvent | undefined => {
+      // The log is ordered by sequence: find the first retained event past the cursor.
+      const first = log[0]
+      if (first === undefined) return undefined
+      for (let i = Math.max(0, cursor - first.sequence + 1); i < log.length; i++) {
+        const stored = log[i]!
+        if (stored.sequence > cursor && wanted(stored.contract)) return stored
+      }
+      return undefined
+    }
+
+    const waitForEvent = Effect.callback<void>((resume) => {
+      const wake = () => {
+        wakers.delete(wake)
+        resume(Effect.void)
+      }
+      wakers.add(wake)
+      return Effect.sync(() => wakers.delete(wake))
+    })
+
+    const subscribe: BusShape["subscribe"] = (options: SubscribeOptions, handle) =>
+      Effect.gen(function* () {
+        const wanted = eventFilter(options.events)
+        const startAt = options.startAt ?? "new"
+        const initial = startAt === "all" ? 0 : startAt === "new" ? lastSequence : startAt.afterSequence
+        const durable =
+          options.durable === undefined
+            ? undefined
+            : (durables.get(options.durable) ??
+              (() => {
+                const state = { acked: initial, holder: undefined }
+                durables.set(options.durable, state)
+                return state
+              })())
+        // One active subscription per durable name; a second one waits until the first stops.
+        const claim = Effect.suspend(function loop(): Effect.Effect<void> {
+          if (durable === undefined) return Effect.void
+          if (durable.holder === undefined) {
+            durable.holder = Deferred.makeUnsafe<void>()
+            return Effect.void
+          }
+          return Effect.andThen(Deferred.await(durable.holder), Effect.suspend(loop))
+        })
+        const release = Effect.sync(() => {
+          if (durable?.holder !== undefined) {
+            const holder = durable.holder
+            durable.holder = undefined
+            Deferred.doneUnsafe(holder, Exit.void)
+          }
+        })
+        let cursor = initial
+        const run = Effect.gen(function* () {
+          yield* claim
+          if (durable !== undefined) cursor = durable.acked
+          while (true) {
+            const next = nextAfter(cursor, wanted)
+            if (next === undefined) {
+              yield* waitForEvent
+              continue
+            }
+            for (let attempt = 1; ; attempt++) {
+              const delivery: Delivery = {
+                contract: next.contract,
+                id: next.id,
+                payload: next.payload,
+                sequence: next.sequence,
+                logPosition: next.logPosition,
+                meta: next.meta,
+                delivery: attempt,
+              }
+              const exit = yield* Effect.exit(handle(delivery))
+              if (Exit.isSuccess(exit)) break
+              yield* Effect.logWarning(`subscriber failed on ${next.contract.subject}; delivering again`)
+              yield* Effect.sleep(retryDelay(attempt))
+            }
+            cursor = next.sequence
+            if (durable !== undefined) durable.acked = cursor
+          }
+        }).pipe(Effect.ensuring(release))
+        yield* Effect.forkScoped(run)
+      })
+
+    return {
+      request,
+      send,
+      serve,
+      publish,
+      lastPublished,
+      subscribe,
+      ping: Effect.void,
+    } satisfies BusShape
+  })
+
+export const layer = (options: MemoryBusOptions = {}) => Layer.effect(Bus, make(options))

@@ -1,0 +1,27 @@
+// Bounds how many replies one process waits on at once, so a slow worker cannot grow the
+// caller's memory without bound: past the limit, calls fail at once with BusOverloaded.
+import { Effect } from "effect"
+import { BusOverloaded } from "../BusError.ts"
+
+export interface Pending {
+  readonly count: () => number
+  readonly guard: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | BusOverloaded, R>
+}
+
+export const make = (limit: number): Pending => {
+  let count = 0
+  return {
+    count: () => count,
+    guard: <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.suspend((): Effect.Effect<A, E | BusOverloaded, R> => {
+        if (count >= limit) return Effect.fail(new BusOverloaded({ pending: count }))
+        count++
+        return Effect.ensuring(
+          effect,
+          Effect.sync(() => {
+            count--
+          }),
+        )
+      }),
+  }
+}
