@@ -4,8 +4,8 @@ import { Schema } from "effect"
 
 export type Kind = "string" | "integer" | "boolean" | "list" | "secret"
 
-export interface Key<A> {
-  readonly kind: Kind
+export interface Key<A, K extends Kind = Kind> {
+  readonly kind: K
   readonly schema: Schema.Codec<A, unknown>
   readonly default: A | undefined
   /** What the key does and what it accepts, for error messages and the README's reference. */
@@ -14,13 +14,13 @@ export interface Key<A> {
   readonly expected: string
 }
 
-const key = <A>(
-  kind: Kind,
+const key = <A, K extends Kind>(
+  kind: K,
   schema: Schema.Codec<A, any>,
   expected: string,
   defaultValue: A | undefined,
   doc: string,
-): Key<A> => ({
+): Key<A, K> => ({
   kind,
   schema: schema as Schema.Codec<A, unknown>,
   default: defaultValue,

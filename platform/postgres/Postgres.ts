@@ -1,0 +1,146 @@
+// Postgres through `pg`: queries and transactions as Effects, one pool per process.
+import { Context, Data, Effect, Layer, type Scope } from "effect"
+import pg from "pg"
+import { ReactorConfig } from "../config/Config.ts"
+
+/** A Postgres error: `code` is its SQLSTATE, `constraint` the constraint it broke, when it says. */
+export class PgError extends Data.TaggedError("PgError")<{
+  readonly code: string | undefined
+  readonly constraint: string | undefined
+  readonly message: string
+  readonly cause: unknown
+}> {}
+
+export interface Statement {
+  readonly text: string
+  readonly values?: ReadonlyArray<unknown>
+  /** Prepared once per connection under this name; use for statements on hot paths. */
+  readonly name?: string
+}
+
+export interface Tx {
+  readonly query: <R extends pg.QueryResultRow = Record<string, unknown>>(
+    statement: Statement | string,
+    values?: ReadonlyArray<unknown>,
+  ) => Effect.Effect<pg.QueryResult<R>, PgError>
+}
+
+export interface PostgresShape extends Tx {
+  /** Runs `body` in one transaction: committed when it succeeds, rolled back when it fails or is interrupted. */
+  readonly transaction: <A, E, R>(
+    body: (tx: Tx) => Effect.Effect<A, E, R>,
+  ) => Effect.Effect<A, E | PgError, R>
+  /** Calls `onNotify` for each NOTIFY on `channel` until the scope closes; reconnects by itself. */
+  readonly listen: (
+    channel: string,
+    onNotify: (payload: string) => void,
+  ) => Effect.Effect<void, never, Scope.Scope>
+  readonly pool: pg.Pool
+  readonly url: string
+}
+
+export class Postgres extends Context.Service<Postgres, PostgresShape>()("reactor/Postgres") {}
+
+const toPgError = (cause: unknown): PgError => {
+  const e = cause as { code?: string; constraint?: string; message?: string }
+  return new PgError({
+    code: typeof e?.code === "string" ? e.code : undefined,
+    constraint: typeof e?.constraint === "string" ? e.constraint : undefined,
+    message: e?.message ?? String(cause),
+    cause,
+  })
+}
+
+const queryOn =
+  (client: pg.Pool | pg.PoolClient): Tx["query"] =>
+  (statement, values) =>
+    Effect.tryPromise({
+      try: () => {
+        const config =
+          typeof statement === "string"
+            ? { text: statement, values: values as Array<unknown> | undefined }
+            : statement
+        return client.query(config as pg.QueryConfig)
+      },
+      catch: toPgError,
+    }) as never
+
+export const make = (url: string, poolSize: number): Effect.Effect<PostgresShape, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const pool = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const pool = new pg.Pool({ connectionString: url, max: poolSize, idleTimeoutMillis: 30_000 })
+        // An idle connection that Postgres drops (a restart) must not take the process down.
+        pool.on("error", (error) =>
+          Effect.runFork(Effect.logWarning(`idle Postgres connection lost: ${error.message}`)),
+        )
+        return pool
+      }),
+      (pool) => Effect.promise(() => pool.end()),
+    )
+
+    const transaction: PostgresShape["transaction"] = (body) =>
+      Effect.acquireUseRelease(
+        Effect.tryPromise({ try: () => pool.connect(), catch: toPgError }),
+        (client) => {
+          const tx: Tx = { query: queryOn(client) }
+          return tx.query("begin").pipe(
+            Effect.andThen(body(tx)),
+            Effect.tap(() => tx.query("commit")),
+            Effect.onError(() => Effect.ignore(tx.query("rollback"))),
+          )
+        },
+        (client, exit) =>
+          // A connection whose transaction was interrupted mid-statement is not reused.
+          Effect.sync(() => client.release(exit._tag === "Failure" ? true : undefined)),
+      )
+
+    const listen: PostgresShape["listen"] = (channel, onNotify) =>
+      Effect.gen(function* () {
+        let stopped = false
+        let client: pg.Client | undefined
+        const connect = async (): Promise<void> => {
+          while (!stopped) {
+            const c = new pg.Client({ connectionString: url })
+            try {
+              c.on("error", () => {})
+              c.on("notification", (n) => onNotify(n.payload ?? ""))
+              c.on("end", () => {
+                if (!stopped) setTimeout(() => void connect(), 200).unref()
+              })
+              await c.connect()
+              await c.query(`listen ${pg.escapeIdentifier(channel)}`)
+              client = c
+              // A notification may have been missed while reconnecting: let the listener look.
+              onNotify("")
+              return
+            } catch {
+              await c.end().catch(() => {})
+              await new Promise((resolve) => setTimeout(resolve, 500).unref())
+            }
+          }
+        }
+        yield* Effect.acquireRelease(
+          Effect.promise(() => connect()),
+          () =>
+            Effect.promise(async () => {
+              stopped = true
+              await client?.end().catch(() => {})
+            }),
+        )
+      })
+
+    return { query: queryOn(pool), transaction, listen, pool, url }
+  })
+
+/** The pool for the configured database; the embedded one is started before this layer is built. */
+export const layer = (url: string) =>
+  Layer.effect(
+    Postgres,
+    Effect.gen(function* () {
+      const config = yield* ReactorConfig
+      return yield* make(url, config.database.pool_size)
+    }),
+  )
+
+export const redactUrl = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@")
