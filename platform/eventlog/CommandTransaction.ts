@@ -1,0 +1,147 @@
+// One command, one transaction: look up the idempotency key, decide, append events, update
+// projections, keep the reply under the key, commit. A command redelivered after its worker died
+// finds the reply and returns it, so it takes effect once.
+import { Data, Effect, Schema } from "effect"
+import type { HandlerContext } from "../../bus/Bus.ts"
+import { tagOf } from "../../contracts/avro/Codec.ts"
+import type { Command, ErrorOf, SuccessOf } from "../../contracts/Contract.ts"
+import type { PgError, PostgresShape, Tx } from "../postgres/Postgres.ts"
+import * as EventStore from "./EventStore.ts"
+
+/** A decision to commit the events appended so far and still reply with an error. */
+export class CommitThenFail<E> extends Data.Class<{ readonly error: E }> {}
+
+export interface CommandTx extends Tx {
+  /** Appends to a stream read at `expectedVersion`; see EventStore.append. */
+  readonly append: (
+    streamId: string,
+    expectedVersion: number,
+    events: ReadonlyArray<EventStore.NewEvent>,
+  ) => Effect.Effect<void, EventStore.ConcurrencyConflict | PgError>
+  readonly readStream: (streamId: string) => ReturnType<typeof EventStore.readStream>
+  readonly streamVersion: (streamId: string) => Effect.Effect<number, PgError>
+}
+
+export interface CommandOptions<C extends Command> {
+  readonly contract: C
+  readonly context: HandlerContext
+  /** How long the reply is kept for a redelivery or a client retry with the same key (default 24 h). */
+  readonly keepReplyMs?: number
+  /** Attempts when another transaction appended to the same stream first (default 8). */
+  readonly attempts?: number
+}
+
+/** A second transaction with the same key committed first; the retry will find its reply. */
+class DuplicateKey extends Data.TaggedError("DuplicateKey")<{}> {}
+
+type Runnable = Schema.Codec<unknown, unknown, never, never>
+
+interface StoredReply {
+  readonly outcome: string
+  readonly reply: unknown
+}
+
+const lookup = (tx: Tx, subject: string, key: string) =>
+  tx
+    .query<StoredReply>({
+      name: "reactor.command-lookup",
+      text: "select outcome, reply from reactor.command_log where subject = $1 and idempotency_key = $2",
+      values: [subject, key],
+    })
+    .pipe(Effect.map(({ rows }) => rows[0]))
+
+const replay = <C extends Command>(
+  contract: C,
+  stored: StoredReply,
+): Effect.Effect<SuccessOf<C>, ErrorOf<C>> => {
+  if (stored.outcome === "ok") {
+    return Effect.succeed(
+      Schema.decodeUnknownSync(contract.success as unknown as Runnable)(stored.reply) as SuccessOf<C>,
+    )
+  }
+  const schema = contract.errors.find((e) => tagOf(e) === stored.outcome)
+  if (schema === undefined) return Effect.die(new Error(`stored reply has unknown outcome ${stored.outcome}`))
+  return Effect.fail(Schema.decodeUnknownSync(schema as unknown as Runnable)(stored.reply) as ErrorOf<C>)
+}
+
+export const transact = <C extends Command, E, R>(
+  postgres: PostgresShape,
+  options: CommandOptions<C>,
+  body: (
+    tx: CommandTx,
+  ) => Effect.Effect<SuccessOf<C> | CommitThenFail<ErrorOf<C>>, E | EventStore.ConcurrencyConflict, R>,
+): Effect.Effect<SuccessOf<C>, ErrorOf<C> | E | PgError | EventStore.UnknownEvent, R> => {
+  const { contract, context } = options
+  const keepMs = options.keepReplyMs ?? 86_400_000
+  const meta = { ...context.meta, idempotencyKey: context.idempotencyKey, causation: contract.subject }
+
+  const attempt = postgres.transaction((tx) =>
+    Effect.gen(function* () {
+      // Reads come before the first write (see docs/architecture.md, "Commands, exactly once").
+      const stored = yield* lookup(tx, contract.subject, context.idempotencyKey)
+      if (stored !== undefined) return { stored }
+      let appended = false
+      const commandTx: CommandTx = {
+        query: tx.query,
+        append: (streamId, expectedVersion, events) => {
+          appended ||= events.length > 0
+          return EventStore.append(tx, streamId, expectedVersion, events, meta)
+        },
+        readStream: (streamId) => EventStore.readStream(tx, streamId),
+        streamVersion: (streamId) => EventStore.streamVersion(tx, streamId),
+      }
+      const decision = yield* body(commandTx)
+      const reply: StoredReply =
+        decision instanceof CommitThenFail
+          ? {
+              outcome: decision.error._tag,
+              reply: Schema.encodeSync(
+                contract.errors.find((e) => tagOf(e) === decision.error._tag) as unknown as Runnable,
+              )(decision.error),
+            }
+          : { outcome: "ok", reply: Schema.encodeSync(contract.success as unknown as Runnable)(decision) }
+      yield* tx
+        .query({
+          name: "reactor.command-store",
+          text: `insert into reactor.command_log (subject, idempotency_key, outcome, reply, expires_at)
+                 values ($1, $2, $3, $4, now() + $5 * interval '1 millisecond')`,
+          values: [
+            contract.subject,
+            context.idempotencyKey,
+            reply.outcome,
+            JSON.stringify(reply.reply),
+            keepMs,
+          ],
+        })
+        .pipe(
+          Effect.catchTag(
+            "PgError",
+            (error): Effect.Effect<never, DuplicateKey | PgError> =>
+              error.code === "23505" ? Effect.fail(new DuplicateKey()) : Effect.fail(error),
+          ),
+        )
+      // NOTIFY is delivered at commit: it wakes the outbox relay without polling.
+      if (appended)
+        yield* tx.query({ name: "reactor.notify", text: "select pg_notify('reactor_events', '')" })
+      return { stored: reply }
+    }),
+  )
+
+  const attempts = options.attempts ?? 8
+  const retrying = (
+    n: number,
+  ): Effect.Effect<{ stored: StoredReply }, E | PgError | EventStore.UnknownEvent, R> =>
+    attempt.pipe(
+      Effect.catchIf(
+        (error): error is EventStore.ConcurrencyConflict | DuplicateKey =>
+          (error as { _tag?: string })._tag === "ConcurrencyConflict" ||
+          (error as { _tag?: string })._tag === "DuplicateKey",
+        (error) =>
+          n + 1 >= attempts && error._tag === "ConcurrencyConflict"
+            ? Effect.die(new Error(`stream ${error.streamId} kept changing under ${contract.subject}`))
+            : Effect.andThen(Effect.sleep(Math.floor(Math.random() * 5 * (n + 1))), retrying(n + 1)),
+      ),
+    ) as never
+
+  return retrying(0).pipe(Effect.flatMap(({ stored }) => replay(contract, stored)))
+}

@@ -1,0 +1,135 @@
+// The outbox relay: moves committed events from the log to the bus, exactly once per event id.
+// One relay is active per database (an advisory lock held on a dedicated connection); the others
+// wait to take over. It resumes after the later of its checkpoint and the last event the bus
+// already has, so a relay killed between publishing and checkpointing publishes nothing twice.
+import { Effect, Option, Schedule } from "effect"
+import pg from "pg"
+import type { BusShape } from "../../bus/Bus.ts"
+import type { PostgresShape } from "../postgres/Postgres.ts"
+import * as Checkpoints from "./Checkpoints.ts"
+import { logPositionOf } from "./EventStore.ts"
+import { readAfter } from "./Follower.ts"
+import * as LogCursor from "./LogCursor.ts"
+
+export type FaultPoint = "after-read" | "after-publish"
+
+export interface RelayOptions {
+  readonly batchSize?: number
+  /** Milliseconds between looks at the log when no NOTIFY arrives (default 1,000). */
+  readonly idlePollMs?: number
+  /** Test hook: called at the points where a crash must lose nothing and duplicate nothing. */
+  readonly fault?: (point: FaultPoint, events: number) => void
+}
+
+const checkpointName = "outbox"
+/** Arbitrary but fixed, and distinct from the migration lock. */
+const relayLock = 7_348_129_002
+
+/** Holds the relay lock on its own connection; succeeds once this process is the leader. */
+const becomeLeader = (url: string) =>
+  Effect.gen(function* () {
+    let lost = false
+    const client = yield* Effect.acquireRelease(
+      Effect.tryPromise(async () => {
+        const client = new pg.Client({ connectionString: url })
+        client.on("error", () => {
+          lost = true
+        })
+        client.on("end", () => {
+          lost = true
+        })
+        await client.connect()
+        return client
+      }),
+      (client) => Effect.promise(() => client.end().catch(() => undefined)),
+    )
+    // Waiting for the lock stays interruptible, so a standby relay can always be shut down.
+    yield* Effect.tryPromise(() =>
+      client.query<{ held: boolean }>("select pg_try_advisory_lock($1) as held", [relayLock]),
+    ).pipe(Effect.repeat({ until: ({ rows }) => rows[0]?.held === true, schedule: Schedule.spaced(1_000) }))
+    return { lost: () => lost }
+  })
+
+/** Runs until interrupted; a failure (Postgres or the bus unreachable) restarts it after a pause. */
+export const run = (
+  postgres: PostgresShape,
+  bus: BusShape,
+  options: RelayOptions = {},
+): Effect.Effect<never> => {
+  const batchSize = options.batchSize ?? 500
+  const idlePollMs = options.idlePollMs ?? 1_000
+
+  const relay = Effect.scoped(
+    Effect.gen(function* () {
+      const leader = yield* becomeLeader(postgres.url)
+      let wake: (() => void) | undefined
+      let notified = false
+      yield* postgres.listen("reactor_events", () => {
+        notified = true
+        wake?.()
+      })
+      const sleep = (ms: number) =>
+        Effect.callback<void>((resume) => {
+          if (notified) return resume(Effect.void)
+          const timer = setTimeout(() => resume(Effect.void), ms)
+          wake = () => resume(Effect.void)
+          return Effect.sync(() => {
+            clearTimeout(timer)
+            wake = undefined
+          })
+        })
+
+      const checkpoint = yield* Checkpoints.load(postgres, checkpointName)
+      const published = Option.flatMap(yield* bus.lastPublished, (last) =>
+        Option.fromNullishOr(LogCursor.parse(last.logPosition)),
+      )
+      let cursor = Option.match(published, {
+        onNone: () => checkpoint,
+        onSome: (p) => LogCursor.max(p, checkpoint),
+      })
+      let lastCleanup = 0
+      // After a NOTIFY, a commit may still hide behind an older running transaction: look again soon.
+      let emptyLooks = 0
+
+      while (true) {
+        if (leader.lost()) return yield* Effect.fail(new Error("lost the relay lock's connection"))
+        notified = false
+        const events = yield* readAfter(postgres, cursor, batchSize)
+        if (events.length === 0) {
+          emptyLooks++
+          yield* sleep(emptyLooks <= 20 ? 5 * emptyLooks : idlePollMs)
+        } else {
+          emptyLooks = 0
+          options.fault?.("after-read", events.length)
+          // One at a time, each acknowledged before the next: the bus's order is the log's order.
+          for (const event of events) {
+            yield* bus.publish({
+              contract: event.contract,
+              id: event.eventId,
+              payload: event.payload,
+              logPosition: logPositionOf(event),
+              meta: event.meta,
+            })
+          }
+          options.fault?.("after-publish", events.length)
+          const last = events.at(-1)!
+          cursor = { transactionId: last.transactionId, position: last.position }
+          yield* Checkpoints.save(postgres, checkpointName, cursor)
+        }
+        if (Date.now() - lastCleanup > 60_000) {
+          lastCleanup = Date.now()
+          yield* postgres.query("delete from reactor.command_log where expires_at < now()")
+        }
+      }
+    }),
+  )
+
+  return relay.pipe(
+    Effect.tapError((error) =>
+      Effect.logWarning(`outbox relay stopped, restarting: ${String((error as Error)?.message ?? error)}`),
+    ),
+    Effect.retry(Schedule.spaced(1_000)),
+    Effect.orDie,
+    Effect.andThen(Effect.never),
+  ) as Effect.Effect<never>
+}
