@@ -1,0 +1,25 @@
+// A request as route handlers see it: everything uWS gave synchronously, plus the body.
+import type { Meta } from "../../bus/Bus.ts"
+
+export interface HttpRequest {
+  /** Upper-case method. */
+  readonly method: string
+  readonly path: string
+  readonly query: URLSearchParams
+  /** Lower-case names. */
+  readonly headers: ReadonlyMap<string, string>
+  /** Values of the route pattern's `:name` parts, in order. */
+  readonly params: ReadonlyArray<string>
+  /** The client's address (from X-Forwarded-For only when server.trust_proxy is on). */
+  readonly ip: string
+  readonly body: Buffer
+  /** The parsed body, for routes that take JSON. */
+  readonly json: unknown
+  readonly meta: Required<Meta>
+}
+
+/** The bearer token of the Authorization header, if it has one. */
+export const bearer = (request: HttpRequest): string | undefined => {
+  const match = /^bearer (\S+)$/i.exec(request.headers.get("authorization") ?? "")
+  return match?.[1]
+}
