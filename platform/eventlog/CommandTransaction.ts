@@ -22,6 +22,12 @@ export interface CommandTx extends Tx {
   readonly streamVersion: (streamId: string) => Effect.Effect<number, PgError>
 }
 
+/** Seals replies at rest in the command log, for commands whose replies hold secrets. */
+export interface Sealer {
+  readonly seal: (reply: unknown) => unknown
+  readonly open: (stored: unknown) => unknown
+}
+
 export interface CommandOptions<C extends Command> {
   readonly contract: C
   readonly context: HandlerContext
@@ -29,6 +35,7 @@ export interface CommandOptions<C extends Command> {
   readonly keepReplyMs?: number
   /** Attempts when another transaction appended to the same stream first (default 8). */
   readonly attempts?: number
+  readonly sealer?: Sealer
 }
 
 /** A second transaction with the same key committed first; the retry will find its reply. */
@@ -52,8 +59,10 @@ const lookup = (tx: Tx, subject: string, key: string) =>
 
 const replay = <C extends Command>(
   contract: C,
-  stored: StoredReply,
+  sealed: StoredReply,
+  sealer: Sealer | undefined,
 ): Effect.Effect<SuccessOf<C>, ErrorOf<C>> => {
+  const stored = sealer === undefined ? sealed : { outcome: sealed.outcome, reply: sealer.open(sealed.reply) }
   if (stored.outcome === "ok") {
     return Effect.succeed(
       Schema.decodeUnknownSync(contract.success as unknown as Runnable)(stored.reply) as SuccessOf<C>,
@@ -79,7 +88,7 @@ export const transact = <C extends Command, E, R>(
     Effect.gen(function* () {
       // Reads come before the first write (see docs/architecture.md, "Commands, exactly once").
       const stored = yield* lookup(tx, contract.subject, context.idempotencyKey)
-      if (stored !== undefined) return { stored }
+      if (stored !== undefined) return { stored, fresh: false }
       let appended = false
       const commandTx: CommandTx = {
         query: tx.query,
@@ -109,7 +118,7 @@ export const transact = <C extends Command, E, R>(
             contract.subject,
             context.idempotencyKey,
             reply.outcome,
-            JSON.stringify(reply.reply),
+            JSON.stringify(options.sealer === undefined ? reply.reply : options.sealer.seal(reply.reply)),
             keepMs,
           ],
         })
@@ -123,14 +132,14 @@ export const transact = <C extends Command, E, R>(
       // NOTIFY is delivered at commit: it wakes the outbox relay without polling.
       if (appended)
         yield* tx.query({ name: "reactor.notify", text: "select pg_notify('reactor_events', '')" })
-      return { stored: reply }
+      return { stored: reply, fresh: true }
     }),
   )
 
   const attempts = options.attempts ?? 8
   const retrying = (
     n: number,
-  ): Effect.Effect<{ stored: StoredReply }, E | PgError | EventStore.UnknownEvent, R> =>
+  ): Effect.Effect<{ stored: StoredReply; fresh: boolean }, E | PgError | EventStore.UnknownEvent, R> =>
     attempt.pipe(
       Effect.catchIf(
         (error): error is EventStore.ConcurrencyConflict | DuplicateKey =>
@@ -143,5 +152,8 @@ export const transact = <C extends Command, E, R>(
       ),
     ) as never
 
-  return retrying(0).pipe(Effect.flatMap(({ stored }) => replay(contract, stored)))
+  // A reply made in this attempt is already open; one found in the log may be sealed.
+  return retrying(0).pipe(
+    Effect.flatMap(({ stored, fresh }) => replay(contract, stored, fresh ? undefined : options.sealer)),
+  )
 }

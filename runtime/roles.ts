@@ -1,0 +1,91 @@
+// The roles a process can play, as layers over the same platform. `all` is the gateway and every
+// worker in one process — single-process mode is this wiring, not another code path.
+import { Effect, Layer, Redacted } from "effect"
+import { Bus } from "../bus/Bus.ts"
+import { type AuthGateway, layer as authGatewayLayer, authRoutes } from "../gateway/routes/auth/index.ts"
+import * as Server from "../gateway/Server.ts"
+import { ReactorConfig } from "../platform/config/Config.ts"
+import * as OutboxRelay from "../platform/eventlog/OutboxRelay.ts"
+import { makeVerifier } from "../platform/jwt/Jwt.ts"
+import { Postgres } from "../platform/postgres/Postgres.ts"
+import * as AuthConfig from "../services/auth/Config.ts"
+import * as AuthWorker from "../services/auth/Worker.ts"
+
+export const roleNames = ["all", "gateway", "auth"] as const
+export type RoleName = (typeof roleNames)[number]
+
+export interface GatewayHandle {
+  readonly port: number
+}
+
+/** Called once the gateway listens, with its port (0 in the config picks a free one). */
+export type OnListening = (handle: GatewayHandle) => void
+
+const readiness = Effect.gen(function* () {
+  const postgres = yield* Postgres
+  const bus = yield* Bus
+  const check = (effect: Effect.Effect<unknown, unknown>) =>
+    effect.pipe(
+      Effect.timeout(2_000),
+      Effect.match({
+        onFailure: (e) => `failing: ${String((e as Error)?.message ?? (e as { _tag?: string })?._tag ?? e)}`,
+        onSuccess: () => "ok",
+      }),
+    )
+  const checks = yield* Effect.all({ database: check(postgres.query("select 1")), bus: check(bus.ping) })
+  return { ready: checks.database === "ok" && checks.bus === "ok", checks }
+})
+
+const gateway = (onListening: OnListening) =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const config = yield* ReactorConfig
+      const context = yield* Effect.context<Bus | Postgres | AuthGateway>()
+      const [host, port] = splitBind(config.server.bind)
+      const server = yield* Server.start(authRoutes(config.server.request_timeout_ms), context, {
+        host,
+        port,
+        bodyLimit: config.server.body_limit,
+        maxInflight: config.server.max_inflight,
+        drainTimeoutMs: config.server.drain_timeout_ms,
+        corsOrigins: config.server.cors_origins,
+        trustProxy: config.server.trust_proxy,
+        allowSlowUws: config.server.allow_slow_uws,
+        verifyApiKey: makeVerifier(Redacted.value(config.auth.jwt_secret)),
+        ready: Effect.provide(readiness, context),
+      })
+      // Shutting down: finish what is in flight before the workers and the bus go away.
+      yield* Effect.addFinalizer(() => server.drain)
+      yield* Effect.logInfo(`listening on http://${host}:${server.port}`)
+      onListening({ port: server.port })
+    }),
+  ).pipe(Layer.provide(authGatewayLayer))
+
+const auth = Layer.mergeAll(
+  AuthWorker.layer().pipe(Layer.provide(AuthConfig.layer)),
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const postgres = yield* Postgres
+      const bus = yield* Bus
+      yield* Effect.forkScoped(OutboxRelay.run(postgres, bus))
+    }),
+  ),
+)
+
+export const splitBind = (bind: string): [string, number] => {
+  const at = bind.lastIndexOf(":")
+  return [bind.slice(0, at).replace(/^\[|\]$/g, ""), Number(bind.slice(at + 1))]
+}
+
+/** The layer for a role; it needs ReactorConfig, Postgres and Bus. */
+export const role = (name: RoleName, onListening: OnListening = () => {}) => {
+  switch (name) {
+    case "gateway":
+      return gateway(onListening)
+    case "auth":
+      return auth
+    case "all":
+      // The gateway is built on top of the workers, so at shutdown it drains before they stop.
+      return gateway(onListening).pipe(Layer.provideMerge(auth))
+  }
+}

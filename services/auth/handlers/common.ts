@@ -1,0 +1,26 @@
+// What every auth handler shares: its services, and how infrastructure failures leave it.
+import { randomUUID } from "node:crypto"
+import { Effect } from "effect"
+import { Postgres } from "../../../platform/postgres/Postgres.ts"
+import { AuthSettings } from "../Config.ts"
+import { sealer } from "../Sealer.ts"
+
+/** The services handlers close over when they are built. */
+export const services = Effect.gen(function* () {
+  const postgres = yield* Postgres
+  const settings = yield* AuthSettings
+  return { postgres, settings, seal: sealer(settings.jwtSecret) }
+})
+
+/** A database or log failure is not the caller's doing: the bus retries it, then answers InternalError. */
+export const infrastructureDies = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  effect.pipe(
+    Effect.catchTags({
+      PgError: (error: unknown) => Effect.die(error),
+      UnknownEvent: (error: unknown) => Effect.die(error),
+    } as never),
+  ) as Effect.Effect<A, Exclude<E, { readonly _tag: "PgError" | "UnknownEvent" }>, R>
+
+export const userStream = (id: string) => `auth.user-${id}`
+export const sessionStream = (id: string) => `auth.session-${id}`
+export const newId = () => randomUUID()
