@@ -182,7 +182,9 @@ export const UserSignedUp = auth.event({
   description: "A user was created, by email sign-up or anonymously",
   payload: Schema.Struct({
     user_id: Uuid,
-    identity_id: Schema.NullOr(Uuid).annotate({ description: "The email identity's id; null for anonymous users" }),
+    identity_id: Schema.NullOr(Uuid).annotate({
+      description: "The email identity's id; null for anonymous users",
+    }),
     email: Schema.NullOr(Schema.String).annotate({ description: "Lower-cased; null for anonymous users" }),
     password_hash: Schema.NullOr(Schema.String).annotate({ description: "argon2id PHC string" }),
     user_metadata: JsonObject,

@@ -25,10 +25,27 @@ export const EchoCommand = system.command({
   errors: [InternalError],
 })
 
+export const Appended = system.event({
+  name: "Appended",
+  description: "A note appended to the log by the event-log benchmark and the platform's self-checks",
+  payload: Schema.Struct({
+    note: Schema.String,
+    at: Schema.String.annotate({ description: "ISO 8601 instant" }),
+  }),
+})
+
+export const Append = system.command({
+  name: "Append",
+  description: "Appends one Appended event through the command path (idempotency, event, outbox)",
+  payload: Schema.Struct({ note: Schema.String }),
+  success: Schema.Struct({ stream: Schema.String }),
+  errors: [InternalError],
+})
+
 export const catalogue = {
   capability: "system",
-  commands: [EchoCommand],
+  commands: [EchoCommand, Append],
   queries: [Echo],
-  events: [],
+  events: [Appended],
   errors: [],
 } as const satisfies Catalogue

@@ -23,8 +23,7 @@ export const loadUws = (allowSlow: boolean): Uws => {
     return require(binary) as Uws
   } catch (error) {
     if (allowSlow) {
-      process.env["UWS_USE_FALLBACK"] = "true"
-      return require("@trufflesuite/uws-js-unofficial") as Uws
+      return require(join(root, "dist", "index.js")) as Uws
     }
     throw new NativeUwsUnavailable({
       message:

@@ -2,6 +2,7 @@
 // worker in one process — single-process mode is this wiring, not another code path.
 import { Effect, Layer, Redacted } from "effect"
 import { Bus } from "../bus/Bus.ts"
+import { AdminGate, layer as adminGateLayer, adminRoutes } from "../gateway/routes/admin/index.ts"
 import { type AuthGateway, layer as authGatewayLayer, authRoutes } from "../gateway/routes/auth/index.ts"
 import * as Server from "../gateway/Server.ts"
 import { ReactorConfig } from "../platform/config/Config.ts"
@@ -10,6 +11,7 @@ import { makeVerifier } from "../platform/jwt/Jwt.ts"
 import { Postgres } from "../platform/postgres/Postgres.ts"
 import * as AuthConfig from "../services/auth/Config.ts"
 import * as AuthWorker from "../services/auth/Worker.ts"
+import * as SystemWorker from "../services/system/Worker.ts"
 
 export const roleNames = ["all", "gateway", "auth"] as const
 export type RoleName = (typeof roleNames)[number]
@@ -40,9 +42,11 @@ const gateway = (onListening: OnListening) =>
   Layer.effectDiscard(
     Effect.gen(function* () {
       const config = yield* ReactorConfig
-      const context = yield* Effect.context<Bus | Postgres | AuthGateway>()
+      const context = yield* Effect.context<Bus | Postgres | AuthGateway | AdminGate>()
       const [host, port] = splitBind(config.server.bind)
-      const server = yield* Server.start(authRoutes(config.server.request_timeout_ms), context, {
+      const timeout = config.server.request_timeout_ms
+      const admin = (yield* AdminGate).enabled ? adminRoutes(timeout) : []
+      const server = yield* Server.start([...authRoutes(timeout), ...admin], context, {
         host,
         port,
         bodyLimit: config.server.body_limit,
@@ -59,18 +63,31 @@ const gateway = (onListening: OnListening) =>
       yield* Effect.logInfo(`listening on http://${host}:${server.port}`)
       onListening({ port: server.port })
     }),
-  ).pipe(Layer.provide(authGatewayLayer))
+  ).pipe(Layer.provide(Layer.mergeAll(authGatewayLayer, adminGateLayer)))
 
 const auth = Layer.mergeAll(
   AuthWorker.layer().pipe(Layer.provide(AuthConfig.layer)),
+  SystemWorker.layer,
   Layer.effectDiscard(
     Effect.gen(function* () {
       const postgres = yield* Postgres
       const bus = yield* Bus
-      yield* Effect.forkScoped(OutboxRelay.run(postgres, bus))
+      yield* Effect.forkScoped(OutboxRelay.run(postgres, bus, relayFault()))
     }),
   ),
 )
+
+/**
+ * Test hook: REACTOR_TEST_FAULT=relay:after-read or relay:after-publish makes this process die
+ * (SIGKILL, no cleanup) at that point, so the fault tests can prove a relay killed there loses
+ * and duplicates nothing. Unset in normal runs, when it costs nothing.
+ */
+const relayFault = (): OutboxRelay.RelayOptions => {
+  const wanted = process.env["REACTOR_TEST_FAULT"]?.match(/^relay:(after-read|after-publish)$/)?.[1]
+  return wanted === undefined
+    ? {}
+    : { fault: (point) => void (point === wanted && process.kill(process.pid, "SIGKILL")) }
+}
 
 export const splitBind = (bind: string): [string, number] => {
   const at = bind.lastIndexOf(":")

@@ -73,5 +73,7 @@ export const run = (loaded: Config, options: StartOptions) =>
     const platform = Layer.mergeAll(Postgres.layer(url), busLayer(config)).pipe(
       Layer.provideMerge(Layer.succeed(ReactorConfig, config)),
     )
-    return yield* Layer.launch(role(options.role, options.onListening).pipe(Layer.provide(platform)))
+    yield* Layer.build(role(options.role, options.onListening).pipe(Layer.provide(platform)))
+    yield* Effect.logInfo(`${options.role} running`)
+    return yield* Effect.never
   })

@@ -19,6 +19,10 @@ export class RateLimited extends Data.TaggedError("RateLimited")<{ readonly retr
 /** Too many requests in flight here, or the server is draining for shutdown. */
 export class ServerBusy extends Data.TaggedError("ServerBusy")<{}> {}
 export class UnsupportedGrantType extends Data.TaggedError("UnsupportedGrantType")<{}> {}
+/** /_admin without the admin token. */
+export class AdminUnauthorized extends Data.TaggedError("AdminUnauthorized")<{}> {}
+/** /_admin from a non-loopback client while admin.allow_remote is off. */
+export class AdminRemote extends Data.TaggedError("AdminRemote")<{}> {}
 
 export type GatewayError =
   | BadJson
@@ -33,3 +37,5 @@ export type GatewayError =
   | RateLimited
   | ServerBusy
   | UnsupportedGrantType
+  | AdminUnauthorized
+  | AdminRemote

@@ -154,6 +154,17 @@ const specs: Specs = {
     code: "invalid_credentials",
     message: "unsupported_grant_type",
   }),
+  AdminUnauthorized: () => ({
+    status: 401,
+    code: "admin_unauthorized",
+    message: "The admin surface needs Authorization: Bearer <admin.token>",
+    headers: { "www-authenticate": "Bearer" },
+  }),
+  AdminRemote: () => ({
+    status: 403,
+    code: "admin_remote",
+    message: "The admin surface answers loopback clients only (set admin.allow_remote to change that)",
+  }),
 }
 
 export const specOf = (error: RenderableError): Spec =>

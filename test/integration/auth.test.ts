@@ -1,8 +1,12 @@
 import { randomUUID } from "node:crypto"
 import { createClient, type SupabaseClient } from "@supabase/supabase-js"
+import { Effect, Exit, Scope } from "effect"
 import { decodeJwt } from "jose"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { rebuild } from "../../platform/eventlog/Rebuild.ts"
+import * as Postgres from "../../platform/postgres/Postgres.ts"
+import { projector } from "../../services/auth/Projections.ts"
 import { type RunningReactor, startReactor, topologies } from "../support/reactor.ts"
 
 const email = () => `user-${randomUUID().slice(0, 8)}@example.com`
@@ -349,6 +353,31 @@ describe.each(topologies)("Auth through supabase-js (%s)", (topology) => {
         for (const row of stored.rows) expect(row.reply).not.toContain(data.session!.refresh_token)
       } finally {
         await db.end()
+      }
+    })
+  })
+
+  describe("projections", () => {
+    it("are rebuilt from the event log into exactly the rows the handlers wrote", async () => {
+      const scope = Effect.runSync(Scope.make())
+      try {
+        const postgres = await Effect.runPromise(Scope.provide(Postgres.make(reactor.database.url, 2), scope))
+        const snapshot = () =>
+          Effect.runPromise(
+            Effect.all([
+              postgres.query("select * from auth.users order by id"),
+              postgres.query("select * from auth.identities order by id"),
+              postgres.query("select * from auth.sessions order by id"),
+            ]),
+          ).then((results) => results.map((r) => r.rows))
+        const before = await snapshot()
+        expect(before[0]!.length).toBeGreaterThan(10)
+        expect(before[2]!.length).toBeGreaterThan(5)
+        const applied = await Effect.runPromise(rebuild(postgres, projector))
+        expect(applied).toBeGreaterThan(before[0]!.length)
+        expect(await snapshot()).toEqual(before)
+      } finally {
+        await Effect.runPromise(Scope.close(scope, Exit.void))
       }
     })
   })

@@ -28,6 +28,8 @@ export interface RunningReactor {
   readonly secret: string
   readonly database: TestDatabase
   readonly nats: NatsServer | undefined
+  /** The REACTOR_* environment processes start with; change it before startRole to vary one. */
+  readonly env: Record<string, string>
   /** The processes by role: "all" in one process; "gateway" and "auth" decomposed. */
   readonly processes: Map<string, ReactorProcess>
   /** Starts another process of a role (a second worker, or one to replace a killed one). */
@@ -130,6 +132,7 @@ export const startReactor = async (
     secret,
     database,
     nats,
+    env,
     processes,
     startRole,
     stop: async () => {

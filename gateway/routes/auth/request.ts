@@ -62,17 +62,15 @@ export const signedIn = (request: HttpRequest) =>
     const token = bearer(request)
     if (token === undefined) return yield* new NoAuthorization()
     const gateway = yield* AuthGateway
-    const claims = yield* gateway
-      .verify(token)
-      .pipe(
-        Effect.mapError(
-          (e) =>
-            new BadJwt({
-              message: `invalid JWT: unable to parse or verify signature, ${e.reason}`,
-              status: 403,
-            }),
-        ),
-      )
+    const claims = yield* gateway.verify(token).pipe(
+      Effect.mapError(
+        (e) =>
+          new BadJwt({
+            message: `invalid JWT: unable to parse or verify signature, ${e.reason}`,
+            status: 403,
+          }),
+      ),
+    )
     if (typeof claims.sub !== "string" || claims.sub === "") {
       return yield* new BadJwt({ message: "invalid claim: missing sub claim", status: 403 })
     }
