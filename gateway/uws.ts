@@ -12,13 +12,10 @@ export class NativeUwsUnavailable extends Data.TaggedError("NativeUwsUnavailable
 
 const require = createRequire(import.meta.url)
 
-export const loadUws = (allowSlow: boolean): Uws => {
+/** `abi` is Node's module ABI; a test passes one no binary exists for. */
+export const loadUws = (allowSlow: boolean, abi: string = process.versions.modules): Uws => {
   const root = dirname(require.resolve("@trufflesuite/uws-js-unofficial/package.json"))
-  const binary = join(
-    root,
-    "binaries",
-    `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`,
-  )
+  const binary = join(root, "binaries", `uws_${process.platform}_${process.arch}_${abi}.node`)
   try {
     return require(binary) as Uws
   } catch (error) {

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { createClient, type SupabaseClient } from "@supabase/supabase-js"
+import type { SupabaseClient } from "@supabase/supabase-js"
 import { Effect, Exit, Scope } from "effect"
 import { decodeJwt } from "jose"
 import pg from "pg"
@@ -8,14 +8,14 @@ import { rebuild } from "../../platform/eventlog/Rebuild.ts"
 import * as Postgres from "../../platform/postgres/Postgres.ts"
 import { projector } from "../../services/auth/Projections.ts"
 import { type RunningReactor, startReactor, topologies } from "../support/reactor.ts"
+import { supabaseClient } from "../support/supabase.ts"
 
 const email = () => `user-${randomUUID().slice(0, 8)}@example.com`
 const password = "correct horse battery staple"
 
 describe.each(topologies)("Auth through supabase-js (%s)", (topology) => {
   let reactor: RunningReactor
-  const client = (): SupabaseClient =>
-    createClient(reactor.url, reactor.anonKey, { auth: { persistSession: false, autoRefreshToken: false } })
+  const client = (): SupabaseClient => supabaseClient(reactor.url, reactor.anonKey)
   const gotrue = (path: string, init: RequestInit & { headers?: Record<string, string> } = {}) =>
     fetch(`${reactor.url}/auth/v1${path}`, {
       ...init,
@@ -380,5 +380,46 @@ describe.each(topologies)("Auth through supabase-js (%s)", (topology) => {
         await Effect.runPromise(Scope.close(scope, Exit.void))
       }
     })
+  })
+})
+
+describe("Auth rate limits", () => {
+  let reactor: RunningReactor
+  beforeAll(async () => {
+    reactor = await startReactor("single", {
+      env: { REACTOR_AUTH_RATE_LIMIT_SIGN_UPS: "2", REACTOR_AUTH_RATE_LIMIT_TOKEN: "3" },
+    })
+  }, 60_000)
+  afterAll(() => reactor?.stop())
+
+  const post = (path: string, body: unknown) =>
+    fetch(`${reactor.url}/auth/v1${path}`, {
+      method: "POST",
+      headers: {
+        apikey: reactor.anonKey,
+        "content-type": "application/json",
+        "x-supabase-api-version": "2024-01-01",
+      },
+      body: JSON.stringify(body),
+    })
+
+  it("answers 429 past the sign-up limit, with when to retry", async () => {
+    const statuses = []
+    for (let i = 0; i < 3; i++) statuses.push((await post("/signup", { email: email(), password })).status)
+    expect(statuses).toEqual([200, 200, 429])
+    const limited = await post("/signup", { email: email(), password })
+    expect(limited.status).toBe(429)
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0)
+    expect(await limited.json()).toEqual({
+      code: "over_request_rate_limit",
+      message: "Request rate limit reached",
+    })
+  })
+
+  it("limits the token endpoint on its own bucket", async () => {
+    const statuses = []
+    for (let i = 0; i < 4; i++)
+      statuses.push((await post("/token?grant_type=password", { email: email(), password })).status)
+    expect(statuses).toEqual([400, 400, 400, 429])
   })
 })

@@ -5,10 +5,10 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
-import { createClient } from "@supabase/supabase-js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { packageRoot } from "../../platform/paths.ts"
 import { type ReactorProcess, stopProcess } from "../support/reactor.ts"
+import { supabaseClient } from "../support/supabase.ts"
 
 const bin = join(packageRoot, "bin", "reactor.js")
 const run = promisify(execFile)
@@ -66,9 +66,7 @@ describe("reactor start with no configuration (size 1)", () => {
     const first = await start(env())
     const keys = keysIn(first.output())
     expect(readdirSync(join(dataDir, "postgres"))).toContain("PG_VERSION")
-    const supabase = createClient(first.url, keys.anon, {
-      auth: { persistSession: false, autoRefreshToken: false },
-    })
+    const supabase = supabaseClient(first.url, keys.anon)
     const email = `size1-${randomUUID()}@example.com`
     const { error } = await supabase.auth.signUp({ email, password: "size one password" })
     expect(error).toBeNull()
@@ -80,9 +78,7 @@ describe("reactor start with no configuration (size 1)", () => {
     expect(keysIn(printed.stdout)).toEqual(keys)
     const second = await start(env())
     expect(keysIn(second.output())).toEqual(keys)
-    const again = createClient(second.url, keys.anon, {
-      auth: { persistSession: false, autoRefreshToken: false },
-    })
+    const again = supabaseClient(second.url, keys.anon)
     expect((await again.auth.signInWithPassword({ email, password: "size one password" })).error).toBeNull()
     await stopProcess(second)
     expect(second.child.exitCode).toBe(0)
