@@ -1,0 +1,241 @@
+import { randomBytes } from "node:crypto"
+import { jetstreamManager } from "@nats-io/jetstream"
+import { connect } from "@nats-io/transport-node"
+import { Effect, Exit, Schedule, Schema, Scope } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { capability } from "../contracts/Contract.ts"
+import { InternalError } from "../contracts/errors.ts"
+import { type NatsServer, startNats } from "../test/support/nats.ts"
+import { type BusShape, type Delivery, handler, type Meta } from "./Bus.ts"
+import * as JetStreamBus from "./JetStreamBus.ts"
+import { busContract } from "./test/busContract.ts"
+
+const freshPrefix = () => `t${randomBytes(6).toString("hex")}`
+
+let nats: NatsServer
+beforeAll(async () => {
+  nats = await startNats()
+})
+afterAll(async () => {
+  await nats?.stop()
+})
+
+busContract("JetStreamBus", (options) =>
+  JetStreamBus.make({ servers: nats.url, prefix: freshPrefix(), ackWait: 1_000, timeout: 5_000, ...options }),
+)
+
+const faults = capability("faults")
+
+const Double = faults.command({
+  name: "Double",
+  description: "Doubles n",
+  payload: Schema.Struct({ n: Schema.Int }),
+  success: Schema.Struct({ n: Schema.Int }),
+  errors: [InternalError],
+})
+
+const Half = faults.query({
+  name: "Half",
+  description: "Halves n",
+  payload: Schema.Struct({ n: Schema.Int }),
+  success: Schema.Struct({ n: Schema.Int }),
+  errors: [InternalError],
+})
+
+const Counted = faults.event({
+  name: "Counted",
+  description: "A number was counted",
+  payload: Schema.Struct({ n: Schema.Int }),
+})
+
+const meta: Meta = { requestId: "req-fault" }
+
+const retrying = { schedule: Schedule.spaced(50), times: 40 }
+
+const publishCounted = (bus: BusShape, n: number) =>
+  bus.publish({ contract: Counted, id: `counted-${n}`, payload: { n }, logPosition: `0:${n}`, meta })
+
+const waitFor = async (check: () => boolean, timeoutMs = 15_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time")
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+describe("JetStreamBus", () => {
+  describe("when nats-server restarts", () => {
+    let server: NatsServer
+    beforeAll(async () => {
+      server = await startNats()
+    })
+    afterAll(async () => {
+      await server?.stop()
+    })
+
+    it("reconnects its workers, callers and durable subscribers by themselves", async () => {
+      const scope = Effect.runSync(Scope.make())
+      const inScope = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) =>
+        Effect.runPromise(Scope.provide(effect, scope))
+      try {
+        const options = { servers: server.url, prefix: freshPrefix(), ackWait: 2_000, timeout: 10_000 }
+        const worker = await inScope(JetStreamBus.make({ ...options, name: "worker" }))
+        const caller = await inScope(JetStreamBus.make({ ...options, name: "caller" }))
+        await inScope(
+          worker.serve({
+            group: "doublers",
+            handlers: [handler(Double, ({ n }) => Effect.succeed({ n: n * 2 }))],
+          }),
+        )
+        await inScope(
+          worker.serve({
+            group: "halvers",
+            handlers: [handler(Half, ({ n }) => Effect.succeed({ n: n / 2 }))],
+          }),
+        )
+        const durable: Array<Delivery> = []
+        const ephemeral: Array<Delivery> = []
+        await inScope(
+          worker.subscribe({ events: [Counted], durable: "counter", startAt: "all" }, (d) =>
+            Effect.sync(() => void durable.push(d)),
+          ),
+        )
+        await inScope(
+          caller.subscribe({ events: { capability: "faults" }, startAt: "new" }, (d) =>
+            Effect.sync(() => void ephemeral.push(d)),
+          ),
+        )
+        expect(await Effect.runPromise(caller.send(Double, { n: 1 }, { meta }))).toEqual({ n: 2 })
+        await Effect.runPromise(publishCounted(caller, 1))
+        await waitFor(() => durable.length === 1 && ephemeral.length === 1)
+
+        await server.restart()
+
+        expect(await Effect.runPromise(caller.send(Double, { n: 21 }, { meta }))).toEqual({ n: 42 })
+        expect(await Effect.runPromise(caller.request(Half, { n: 42 }, { meta }))).toEqual({ n: 21 })
+        await Effect.runPromise(publishCounted(caller, 2))
+        await waitFor(() => durable.length === 2 && ephemeral.length === 2)
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        const numbers = (ds: ReadonlyArray<Delivery>) => ds.map((d) => (d.payload as { n: number }).n)
+        expect(numbers(durable)).toEqual([1, 2])
+        expect(numbers(ephemeral)).toEqual([1, 2])
+        await Effect.runPromise(worker.ping)
+        await Effect.runPromise(caller.ping)
+      } finally {
+        await Effect.runPromise(Scope.close(scope, Exit.void))
+      }
+    })
+  })
+
+  describe("a command whose handler keeps dying", () => {
+    it("is delivered maxDeliver times, then answered with InternalError", async () => {
+      const deliveries: Array<number> = []
+      const error = await Effect.runPromise(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const bus = yield* JetStreamBus.make({ servers: nats.url, prefix: freshPrefix(), maxDeliver: 3 })
+            yield* bus.serve({
+              group: "doublers",
+              handlers: [
+                handler(Double, (_, ctx) =>
+                  Effect.andThen(
+                    Effect.sync(() => deliveries.push(ctx.delivery)),
+                    Effect.die(new Error("boom")),
+                  ),
+                ),
+              ],
+            })
+            return yield* Effect.flip(bus.send(Double, { n: 1 }, { meta }))
+          }),
+        ),
+      )
+      expect(error._tag).toBe("InternalError")
+      expect(deliveries).toEqual([1, 2, 3])
+    })
+  })
+
+  describe("when its consumer or stream is deleted", () => {
+    it("puts them back and goes on handling commands", async () => {
+      const prefix = freshPrefix()
+      const nc = await connect({ servers: nats.url })
+      try {
+        const jsm = await jetstreamManager(nc)
+        const reply = await Effect.runPromise(
+          Effect.scoped(
+            Effect.gen(function* () {
+              const bus = yield* JetStreamBus.make({ servers: nats.url, prefix })
+              yield* bus.serve({
+                group: "doublers",
+                handlers: [handler(Double, ({ n }) => Effect.succeed({ n: n * 2 }))],
+              })
+              yield* bus.send(Double, { n: 1 }, { meta })
+              yield* Effect.promise(() => jsm.consumers.delete(`${prefix}_CMD_faults`, "doublers"))
+              yield* bus.send(Double, { n: 2 }, { meta })
+              yield* Effect.promise(() => jsm.streams.delete(`${prefix}_CMD_faults`))
+              // The first send after the loss fails at once; the stream is back for the next.
+              yield* Effect.retry(bus.send(Double, { n: 3 }, { meta }), retrying)
+              return yield* bus.send(Double, { n: 4 }, { meta })
+            }),
+          ),
+        )
+        expect(reply).toEqual({ n: 8 })
+      } finally {
+        await nc.close()
+      }
+    })
+  })
+
+  describe("bus-level errors", () => {
+    it("reports a publish no stream captures as BusUnavailable, and restores the stream", async () => {
+      const prefix = freshPrefix()
+      const scope = Effect.runSync(Scope.make())
+      const nc = await connect({ servers: nats.url })
+      try {
+        const bus = await Effect.runPromise(
+          Scope.provide(JetStreamBus.make({ servers: nats.url, prefix, timeout: 3_000 }), scope),
+        )
+        const jsm = await jetstreamManager(nc)
+        await jsm.streams.delete(`${prefix}_EVENTS`)
+        const error = await Effect.runPromise(Effect.flip(publishCounted(bus, 1)))
+        expect(error._tag).toBe("BusUnavailable")
+        expect(error).toMatchObject({
+          reason: expect.stringMatching(/no stream captures .*evt\.faults\.Counted/),
+        })
+        // The failed publish had the stream put back.
+        const again = await Effect.runPromise(Effect.retry(publishCounted(bus, 1), retrying))
+        expect(again.duplicate).toBe(false)
+      } finally {
+        await Effect.runPromise(Scope.close(scope, Exit.void))
+        await nc.close()
+      }
+    })
+
+    it("fails to start with BusUnavailable when NATS cannot be reached", async () => {
+      const started = Date.now()
+      const error = await Effect.runPromise(
+        Effect.flip(
+          Effect.scoped(
+            JetStreamBus.make({
+              servers: "nats://127.0.0.1:1",
+              prefix: freshPrefix(),
+              connectTimeout: 1_000,
+            }),
+          ),
+        ),
+      )
+      expect(error).toMatchObject({ _tag: "BusUnavailable", reason: expect.stringMatching(/cannot connect/) })
+      expect(Date.now() - started).toBeLessThan(5_000)
+    })
+
+    it("answers ping while connected", async () => {
+      await Effect.runPromise(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const bus = yield* JetStreamBus.make({ servers: nats.url, prefix: freshPrefix() })
+            yield* bus.ping
+          }),
+        ),
+      )
+    })
+  })
+})

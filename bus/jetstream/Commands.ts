@@ -1,0 +1,259 @@
+// Commands over JetStream: a work-queue stream per capability, one durable consumer per worker
+// group, replies through the REPLIES stream so a second send of the same key reads the first's.
+import { randomUUID } from "node:crypto"
+import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
+import { nanos } from "@nats-io/transport-node"
+import { Deferred, Effect, Exit, type Scope } from "effect"
+import type { Command } from "../../contracts/Contract.ts"
+import { InternalError } from "../../contracts/errors.ts"
+import type { HandlerContext, RpcHandler, SendOptions } from "../Bus.ts"
+import { BusTimeout, BusUnavailable } from "../BusError.ts"
+import { type Outcome, runHandler } from "../internal/runHandler.ts"
+import { retryDelay } from "../internal/subscription.ts"
+import type { Connection } from "./Connection.ts"
+import { describe } from "./failures.ts"
+import { Header, read, readMeta, withMeta } from "./Headers.ts"
+import { commandToken, type Names, safeName } from "./Names.ts"
+import { publish } from "./publish.ts"
+import { pull } from "./pull.ts"
+import { ensureConsumer, type Streams } from "./Streams.ts"
+import {
+  decodePayload,
+  encodePayload,
+  type Frame,
+  type Incoming,
+  malformedFrame,
+  readReply,
+  replyFrame,
+} from "./Wire.ts"
+import type { Job, Workload } from "./Workload.ts"
+
+export interface CommandSettings {
+  readonly defaultTimeout: number
+  readonly defaultAckWait: number
+  readonly maxDeliver: number
+}
+
+/** Unacknowledged commands one group may hold across all its workers. */
+const maxAckPending = 10_000
+
+export const send =
+  (conn: Connection, names: Names, streams: Streams, settings: CommandSettings) =>
+  (contract: Command, payload: unknown, options: SendOptions): Effect.Effect<unknown, unknown> => {
+    const subject = contract.subject
+    const afterMs = options.timeout ?? settings.defaultTimeout
+    return Effect.gen(function* () {
+      const key = options.idempotencyKey ?? randomUUID()
+      const token = commandToken(subject, key)
+      const replySubject = names.replySubject(contract.capability, token)
+      const data = yield* encodePayload(contract, payload)
+      yield* streams.command(contract.capability)
+      const reply = yield* Deferred.make<Incoming>()
+      // Listen before sending, so a reply that comes at once is not missed.
+      yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          conn.nc.subscribe(replySubject, {
+            max: 1,
+            callback: (error, message) => {
+              if (error === null) Deferred.doneUnsafe(reply, Exit.succeed(message))
+            },
+          }),
+        ),
+        (subscription) => Effect.sync(() => subscription.unsubscribe()),
+      )
+      const headers = withMeta(options.meta)
+      headers.set(Header.idempotencyKey, key)
+      headers.set(Header.replyTo, replySubject)
+      const ack = yield* publish(conn, streams, {
+        stream: names.commandStream(contract.capability),
+        subject: names.subject(subject),
+        data,
+        msgID: token,
+        headers,
+      })
+      // Sent before with this key: its reply may already be stored; if not, it is still coming.
+      if (ack.duplicate) yield* Effect.forkScoped(storedReply(conn, names, replySubject, reply))
+      return yield* readReply(contract, yield* Deferred.await(reply))
+    }).pipe(
+      Effect.scoped,
+      Effect.timeoutOrElse({
+        duration: afterMs,
+        orElse: () => Effect.fail(new BusTimeout({ subject, afterMs })),
+      }),
+    )
+  }
+
+const storedReply = (
+  conn: Connection,
+  names: Names,
+  replySubject: string,
+  reply: Deferred.Deferred<Incoming>,
+) =>
+  Effect.tryPromise({
+    try: () => conn.jsm.direct.getMessage(names.repliesStream, { last_by_subj: replySubject }),
+    catch: (error) => error,
+  }).pipe(
+    Effect.flatMap((stored) =>
+      stored === null ? Effect.void : Deferred.succeed(reply, { headers: stored.header, data: stored.data }),
+    ),
+    Effect.catch((error) => Effect.logDebug(`reading a stored reply failed: ${describe(error)}`)),
+  )
+
+/** Handles the group's commands until the scope closes. */
+export const serve = (
+  conn: Connection,
+  names: Names,
+  streams: Streams,
+  workload: Workload,
+  settings: CommandSettings,
+  options: { readonly group: string; readonly ackWait?: number | undefined },
+  handlers: ReadonlyArray<RpcHandler>,
+): Effect.Effect<void, BusUnavailable, Scope.Scope> =>
+  Effect.gen(function* () {
+    const capabilities = new Map<string, Map<string, RpcHandler>>()
+    for (const handler of handlers) {
+      const { capability, subject } = handler.contract
+      const bySubject = capabilities.get(capability) ?? new Map<string, RpcHandler>()
+      capabilities.set(capability, bySubject.set(subject, handler))
+    }
+    for (const [capability, bySubject] of capabilities) {
+      yield* streams.command(capability)
+      const stream = names.commandStream(capability)
+      const name = safeName(options.group)
+      const consumer = ensureConsumer(conn.jsm, stream, {
+        durable_name: name,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        // No `working()` while handling: a command not done within ackWait goes to another worker.
+        ack_wait: nanos(options.ackWait ?? settings.defaultAckWait),
+        max_deliver: settings.maxDeliver,
+        max_ack_pending: maxAckPending,
+        filter_subject: names.commandSubjects(capability),
+      }).pipe(
+        Effect.andThen(
+          Effect.tryPromise({ try: () => conn.js.consumers.get(stream, name), catch: (error) => error }),
+        ),
+      )
+      // The first lookup fails `serve` itself: a worker that cannot consume should not start.
+      const initial = yield* consumer.pipe(
+        Effect.mapError(
+          (error) =>
+            new BusUnavailable({ reason: `cannot consume ${stream} as ${name}: ${describe(error)}` }),
+        ),
+      )
+      yield* Effect.forkScoped(
+        pull({
+          label: `${stream}/${name}`,
+          initial,
+          // After a failure the stream itself may be gone (deleted, say): put it back first.
+          consumer: Effect.andThen(streams.restore(stream), consumer),
+          ready: conn.ready,
+          closed: () => conn.nc.isClosed(),
+          // Asks for what is free now. Loops of one worker serving several capabilities each ask,
+          // so together they may briefly take a little more than its concurrency.
+          batch: workload.room,
+          onMessage: (message) =>
+            Effect.sync(() => workload.start(commandJob(conn, names, settings, bySubject, message))),
+        }),
+      )
+    }
+  })
+
+const commandJob = (
+  conn: Connection,
+  names: Names,
+  settings: CommandSettings,
+  handlers: ReadonlyMap<string, RpcHandler>,
+  message: JsMsg,
+): Job => {
+  let settled = false
+  // A message is acknowledged, refused or put back once; later attempts are no-ops.
+  const settle = (how: (message: JsMsg) => void) => {
+    if (settled) return
+    settled = true
+    how(message)
+  }
+  const putBack = () => settle((m) => m.nak())
+  const delivery = message.info.deliveryCount
+  const replyTo = read(message.headers, Header.replyTo)
+  const subject = names.unprefix(message.subject)
+
+  const reply = (frame: Frame) =>
+    replyTo === undefined
+      ? Effect.void
+      : Effect.tryPromise({
+          try: () => conn.js.publish(replyTo, frame.data, { headers: frame.headers }),
+          catch: (error) => error,
+        }).pipe(
+          // Not stored, but a caller waiting now still gets it; re-running the command would not help.
+          Effect.catch((error) =>
+            Effect.andThen(
+              Effect.logWarning(`storing the reply to ${subject} failed: ${describe(error)}`),
+              Effect.sync(() => conn.nc.publish(replyTo, frame.data, { headers: frame.headers })),
+            ),
+          ),
+        )
+
+  // The reply is stored before the command is acknowledged; once begun, a stopping worker does not cut it short.
+  const finish = (frame: Frame, how: (message: JsMsg) => void) =>
+    Effect.uninterruptible(
+      Effect.andThen(
+        reply(frame),
+        Effect.sync(() => settle(how)),
+      ),
+    )
+
+  const defect = (incident: InternalError) =>
+    delivery < settings.maxDeliver
+      ? Effect.sync(() => settle((m) => m.nak(retryDelay(delivery))))
+      : Effect.flatMap(replyFrame(handlersContract(handlers, subject), Exit.fail(incident)), (frame) =>
+          // `term` without a reason: nats-server 2.9 ignores a term that carries one.
+          finish(frame, (m) => m.term()),
+        )
+
+  const settleOutcome = (handler: RpcHandler, outcome: Outcome) => {
+    switch (outcome._tag) {
+      case "Replied":
+        return Effect.flatMap(replyFrame(handler.contract, outcome.exit), (frame) =>
+          finish(frame, (m) => m.ack()),
+        )
+      case "Defect":
+        return defect(outcome.incident)
+      case "Interrupted":
+        return Effect.void
+    }
+  }
+
+  const run = Effect.gen(function* () {
+    const handler = handlers.get(subject)
+    if (handler === undefined) {
+      // Another worker of the group (a newer version, say) may know it.
+      const incident = new InternalError({ incident: randomUUID() })
+      yield* Effect.logError(`no handler for ${subject} in this worker`).pipe(
+        Effect.annotateLogs({ incident: incident.incident, delivery }),
+      )
+      return yield* defect(incident)
+    }
+    const payload = yield* Effect.result(decodePayload(handler.contract, message.data))
+    if (payload._tag === "Failure") {
+      yield* Effect.logError(payload.failure.reason).pipe(Effect.annotateLogs({ subject }))
+      return yield* finish(malformedFrame(payload.failure), (m) => m.term())
+    }
+    const context: HandlerContext = {
+      meta: readMeta(message.headers),
+      idempotencyKey: read(message.headers, Header.idempotencyKey) ?? "",
+      delivery,
+    }
+    const outcome = yield* runHandler(handler, payload.success, context)
+    yield* settleOutcome(handler, outcome)
+  })
+
+  // A handler interrupted because its worker stops leaves its command unacknowledged: it comes
+  // again after the ack wait, counted. (Refused with no pull waiting, nats-server 2.9 would
+  // redeliver it without counting the delivery.) One never started is refused at once.
+  return { run, drop: putBack }
+}
+
+// The contract to encode an InternalError with: any handler's will do, the error is common to all.
+const handlersContract = (handlers: ReadonlyMap<string, RpcHandler>, subject: string) =>
+  (handlers.get(subject) ?? handlers.values().next().value!).contract

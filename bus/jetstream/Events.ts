@@ -1,0 +1,264 @@
+// Events over JetStream: one EVENTS stream, fed by the outbox relay with the event id as the
+// message id. A durable subscriber is a durable consumer; any other an ordered consumer.
+import { AckPolicy, type Consumer, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
+import { nanos } from "@nats-io/transport-node"
+import { Effect, Exit, Option, type Scope } from "effect"
+import * as Codec from "../../contracts/avro/Codec.ts"
+import type { Event } from "../../contracts/Contract.ts"
+import type { BusShape, Delivery, StartAt, SubscribeOptions } from "../Bus.ts"
+import { BusProtocolError, BusTimeout, BusUnavailable } from "../BusError.ts"
+import { eventFilter, retryDelay } from "../internal/subscription.ts"
+import type { Connection } from "./Connection.ts"
+import type { EventRegistry } from "./EventRegistry.ts"
+import { describe } from "./failures.ts"
+import { Header, read, readMeta, withMeta } from "./Headers.ts"
+import { type Names, safeName } from "./Names.ts"
+import { publish as publishToStream } from "./publish.ts"
+import { pull } from "./pull.ts"
+import { ensureConsumer, type Streams } from "./Streams.ts"
+
+export interface EventSettings {
+  readonly defaultTimeout: number
+  readonly defaultAckWait: number
+}
+
+/** How many events a subscriber asks for at once; it still handles them one by one, in order. */
+const batch = 64
+
+const unavailable = (doing: string) => (error: unknown) =>
+  new BusUnavailable({ reason: `${doing}: ${describe(error)}` })
+
+export const publish =
+  (conn: Connection, names: Names, streams: Streams, registry: EventRegistry, settings: EventSettings) =>
+  (event: Parameters<BusShape["publish"]>[0]) => {
+    const { contract } = event
+    const afterMs = settings.defaultTimeout
+    return Effect.gen(function* () {
+      registry.add(contract)
+      const data = yield* Effect.try({
+        try: () => Codec.event(contract).current.encode(event.payload),
+        catch: (error) =>
+          new BusProtocolError({
+            subject: contract.subject,
+            reason: `payload does not fit: ${describe(error)}`,
+          }),
+      })
+      const headers = withMeta(event.meta)
+      headers.set(Header.type, contract.type)
+      headers.set(Header.version, String(contract.version))
+      headers.set(Header.position, event.logPosition)
+      headers.set(Header.eventId, event.id)
+      const ack = yield* publishToStream(conn, streams, {
+        stream: names.eventsStream,
+        subject: names.subject(contract.subject),
+        data,
+        msgID: event.id,
+        headers,
+      })
+      return { sequence: ack.seq, duplicate: ack.duplicate }
+    }).pipe(
+      Effect.timeoutOrElse({
+        duration: afterMs,
+        orElse: () => Effect.fail(new BusTimeout({ subject: contract.subject, afterMs })),
+      }),
+    )
+  }
+
+export const lastPublished = (
+  conn: Connection,
+  names: Names,
+  settings: EventSettings,
+): BusShape["lastPublished"] =>
+  Effect.gen(function* () {
+    yield* conn.ready
+    const last = yield* Effect.tryPromise({
+      try: () => conn.jsm.streams.getMessage(names.eventsStream, { last_by_subj: names.eventsSubjects }),
+      catch: unavailable(`cannot read the last event of ${names.eventsStream}`),
+    })
+    if (last === null) return Option.none()
+    const logPosition = read(last.header, Header.position)
+    if (logPosition === undefined) {
+      return yield* Effect.fail(
+        new BusProtocolError({
+          subject: last.subject,
+          reason: `event ${last.seq} has no ${Header.position} header`,
+        }),
+      )
+    }
+    return Option.some({ sequence: last.seq, logPosition })
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: settings.defaultTimeout,
+      orElse: () =>
+        Effect.fail(new BusUnavailable({ reason: `${names.eventsStream} did not answer in time` })),
+    }),
+  )
+
+// One filter subject only (nats-server 2.9): several contracts share their capability's wildcard,
+// and the subscriber drops the rest itself.
+const filterSubject = (names: Names, events: SubscribeOptions["events"]): string => {
+  if ("capability" in events) return names.subject(`evt.${events.capability}.>`)
+  const list = events as ReadonlyArray<Event>
+  if (list.length === 1) return names.subject(list[0]!.subject)
+  const capabilities = new Set(list.map((e) => e.capability))
+  return capabilities.size === 1 ? names.subject(`evt.${[...capabilities][0]}.>`) : names.eventsSubjects
+}
+
+/** The first stream sequence a new subscription delivers. */
+const firstSequence = (conn: Connection, names: Names, startAt: StartAt) => {
+  if (startAt === "all") return Effect.succeed(1)
+  if (startAt !== "new") return Effect.succeed(startAt.afterSequence + 1)
+  // Not DeliverPolicy.New: an ordered consumer re-created after a restart would replay everything.
+  return Effect.tryPromise({
+    try: () => conn.jsm.streams.info(names.eventsStream),
+    catch: unavailable(`cannot read ${names.eventsStream}`),
+  }).pipe(Effect.map((info) => info.state.last_seq + 1))
+}
+
+export const subscribe =
+  (conn: Connection, names: Names, streams: Streams, registry: EventRegistry, settings: EventSettings) =>
+  (
+    options: SubscribeOptions,
+    handle: (delivery: Delivery) => Effect.Effect<void, unknown>,
+  ): Effect.Effect<void, BusUnavailable, Scope.Scope> =>
+    Effect.gen(function* () {
+      const listed = "capability" in options.events ? [] : (options.events as ReadonlyArray<Event>)
+      for (const contract of listed) registry.add(contract)
+      const bySubject = new Map(listed.map((e) => [e.subject, e] as const))
+      const wanted = eventFilter(options.events)
+      const filter = filterSubject(names, options.events)
+      yield* conn.ready
+      const start = yield* firstSequence(conn, names, options.startAt ?? "new")
+
+      // The delivery a message stands for; none when this subscriber does not take it.
+      const toDelivery = (message: JsMsg, attempt: number) =>
+        Effect.suspend((): Effect.Effect<Delivery | undefined, BusProtocolError> => {
+          const type = read(message.headers, Header.type)
+          const subject = names.unprefix(message.subject)
+          const contract = bySubject.get(subject) ?? (type === undefined ? undefined : registry.get(type))
+          if (contract === undefined) {
+            return Effect.as(
+              Effect.logWarning(`skipping ${subject}: no contract for ${type} here`),
+              undefined,
+            )
+          }
+          if (!wanted(contract)) return Effect.succeed(undefined)
+          const version = Number(read(message.headers, Header.version) ?? contract.version)
+          return Effect.try({
+            try: (): Delivery => ({
+              contract,
+              id: read(message.headers, Header.eventId) ?? "",
+              payload: Codec.event(contract).decode(message.data, version),
+              sequence: message.seq,
+              logPosition: read(message.headers, Header.position) ?? "",
+              meta: readMeta(message.headers),
+              delivery: attempt,
+            }),
+            catch: (error) => new BusProtocolError({ subject, reason: `cannot decode: ${describe(error)}` }),
+          })
+        })
+
+      // Handles one message; an undecodable event counts as a failed delivery, it is not skipped.
+      const attempt = (message: JsMsg, n: number) =>
+        Effect.gen(function* () {
+          const delivery = yield* toDelivery(message, n)
+          if (delivery !== undefined) yield* handle(delivery)
+        }).pipe(
+          Effect.tapError((error) =>
+            Effect.logWarning(
+              `subscriber failed on ${names.unprefix(message.subject)}; delivering again`,
+            ).pipe(Effect.annotateLogs({ cause: describe(error), sequence: message.seq, delivery: n })),
+          ),
+          Effect.exit,
+        )
+
+      if (options.durable !== undefined) {
+        const name = safeName(options.durable)
+        const consumer = ensureConsumer(conn.jsm, names.eventsStream, {
+          durable_name: name,
+          ack_policy: AckPolicy.Explicit,
+          ack_wait: nanos(options.ackWait ?? settings.defaultAckWait),
+          // One unacknowledged event at a time: a failed one is delivered again before any later one.
+          max_ack_pending: 1,
+          max_deliver: -1,
+          filter_subject: filter,
+          ...(start === 1
+            ? { deliver_policy: DeliverPolicy.All }
+            : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start }),
+        }).pipe(
+          Effect.andThen(
+            Effect.tryPromise({
+              try: () => conn.js.consumers.get(names.eventsStream, name),
+              catch: (error) => error,
+            }),
+          ),
+        )
+        const initial = yield* Effect.mapError(consumer, unavailable(`cannot subscribe as ${name}`))
+        yield* Effect.forkScoped(
+          pull({
+            label: `${names.eventsStream}/${name}`,
+            initial,
+            consumer: Effect.andThen(streams.restore(names.eventsStream), consumer),
+            ready: conn.ready,
+            closed: () => conn.nc.isClosed(),
+            batch: Effect.succeed(batch),
+            // Stopped mid-event, it is neither acknowledged nor refused: it comes again after the
+            // ack wait. (A refusal with no pull waiting is redelivered by nats-server 2.9 without
+            // counting the delivery, and sometimes twice.)
+            onMessage: (message) =>
+              Effect.flatMap(attempt(message, message.info.deliveryCount), (exit) =>
+                Effect.sync(() =>
+                  Exit.isSuccess(exit) ? message.ack() : message.nak(retryDelay(message.info.deliveryCount)),
+                ),
+              ),
+          }),
+        )
+        return
+      }
+
+      // An ordered consumer acknowledges nothing: retries happen here, and `cursor` is where a
+      // consumer re-created after a failure starts again.
+      let cursor = start - 1
+      let current: Consumer | undefined
+      // Not awaited: a consumer left behind expires by itself (inactive_threshold), a slow delete
+      // must not hold up a scope that closes.
+      const dropCurrent = Effect.sync(() => {
+        void current?.delete().catch(() => undefined)
+        current = undefined
+      })
+      const consumer = Effect.andThen(
+        dropCurrent,
+        Effect.tryPromise({
+          try: () =>
+            conn.js.consumers.get(names.eventsStream, { filter_subjects: filter, opt_start_seq: cursor + 1 }),
+          catch: (error) => error,
+        }).pipe(
+          Effect.tap((created) =>
+            Effect.sync(() => {
+              current = created
+            }),
+          ),
+        ),
+      )
+      const initial = yield* Effect.mapError(consumer, unavailable(`cannot subscribe to ${filter}`))
+      yield* Effect.addFinalizer(() => dropCurrent)
+      yield* Effect.forkScoped(
+        pull({
+          label: `${names.eventsStream} ordered ${filter}`,
+          initial,
+          consumer: Effect.andThen(streams.restore(names.eventsStream), consumer),
+          ready: conn.ready,
+          closed: () => conn.nc.isClosed(),
+          batch: Effect.succeed(batch),
+          onMessage: (message) =>
+            Effect.gen(function* () {
+              for (let n = 1; ; n++) {
+                const exit = yield* attempt(message, n)
+                if (Exit.isSuccess(exit)) break
+                yield* Effect.sleep(retryDelay(n))
+              }
+              cursor = message.seq
+            }),
+        }),
+      )
+    })
