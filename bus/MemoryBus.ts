@@ -19,7 +19,7 @@ import {
 import { BusTimeout, BusUnavailable } from "./BusError.ts"
 import { DedupeWindow } from "./internal/DedupeWindow.ts"
 import * as Pending from "./internal/Pending.ts"
-import { type Outcome, runHandler } from "./internal/runHandler.ts"
+import { classify, type Outcome, reportDefect, runHandler } from "./internal/runHandler.ts"
 import { eventFilter, retryDelay } from "./internal/subscription.ts"
 
 export interface MemoryBusOptions {
@@ -64,6 +64,10 @@ interface StoredEvent {
   readonly logPosition: string
   readonly meta: Meta
 }
+
+// Queries get a fresh id for handlers that want one; unique is enough, so no entropy per call.
+const queryIds = { boot: randomUUID().slice(0, 8), next: 0 }
+const nextQueryId = () => `${queryIds.boot}-q${(++queryIds.next).toString(36)}`
 
 export const make = (options: MemoryBusOptions = {}): Effect.Effect<BusShape> =>
   Effect.sync(() => {
@@ -176,32 +180,51 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<BusShape> =>
       payload: C["payload"]["Type"],
       options: CallOptions,
     ) =>
-      pending.guard(
-        Effect.suspend(() => {
-          const worker = pick(contract.subject, false)
-          if (worker === undefined) {
-            return Effect.fail(new BusUnavailable({ reason: `no worker serves ${contract.subject}` }))
+      // The hottest path in one process: one fiber for the handler, a timer only if it does not
+      // answer at once, and the in-flight slot taken and released here rather than wrapped.
+      Effect.callback<unknown, unknown>((resume) => {
+        const worker = pick(contract.subject, false)
+        if (worker === undefined) {
+          return resume(Effect.fail(new BusUnavailable({ reason: `no worker serves ${contract.subject}` })))
+        }
+        if (!pending.take()) return resume(Effect.fail(pending.overloaded()))
+        const handler = worker.handlers.get(contract.subject)!
+        const context: HandlerContext = { meta: options.meta, idempotencyKey: nextQueryId(), delivery: 1 }
+        const afterMs = options.timeout ?? defaultTimeout
+        let settled = false
+        let timer: ReturnType<typeof setTimeout> | undefined
+        const settle = () => {
+          settled = true
+          pending.release()
+          if (timer !== undefined) clearTimeout(timer)
+        }
+        const fiber = Effect.runFork(Effect.suspend(() => handler.handle(payload as never, context)))
+        fiber.addObserver((exit) => {
+          if (settled) return
+          settle()
+          const outcome = classify(handler.contract, exit)
+          if (outcome._tag === "Replied") return resume(outcome.exit)
+          if (outcome._tag === "Interrupted") {
+            return resume(
+              Effect.fail(new BusUnavailable({ reason: `the worker serving ${contract.subject} stopped` })),
+            )
           }
-          const handler = worker.handlers.get(contract.subject)!
-          const context: HandlerContext = { meta: options.meta, idempotencyKey: randomUUID(), delivery: 1 }
-          const afterMs = options.timeout ?? defaultTimeout
-          return runHandler(handler, payload, context).pipe(
-            Effect.flatMap((outcome) =>
-              outcome._tag === "Replied"
-                ? outcome.exit
-                : outcome._tag === "Defect"
-                  ? Effect.fail(outcome.incident)
-                  : Effect.fail(
-                      new BusUnavailable({ reason: `the worker serving ${contract.subject} stopped` }),
-                    ),
-            ),
-            Effect.timeoutOrElse({
-              duration: afterMs,
-              orElse: () => Effect.fail(new BusTimeout({ subject: contract.subject, afterMs })),
-            }),
-          )
-        }),
-      ) as never
+          resume(Effect.flatMap(reportDefect(handler.contract, outcome.cause, context), Effect.fail))
+        })
+        if (!settled) {
+          timer = setTimeout(() => {
+            if (settled) return
+            settle()
+            Effect.runFork(Fiber.interrupt(fiber))
+            resume(Effect.fail(new BusTimeout({ subject: contract.subject, afterMs })))
+          }, afterMs)
+        }
+        return Effect.sync(() => {
+          if (settled) return
+          settle()
+          Effect.runFork(Fiber.interrupt(fiber))
+        })
+      }) as never
 
     const send: BusShape["send"] = <C extends Command>(
       contract: C,

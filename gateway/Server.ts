@@ -1,10 +1,10 @@
 // The HTTP surface on uWebSockets.js: reads each request synchronously as uWS requires, runs its
 // route as an Effect, and writes the answer — or the route protocol's error body — unless the
 // client went away. Bounds in-flight requests, limits bodies, answers CORS, drains on shutdown.
-import { randomBytes, randomUUID } from "node:crypto"
 import { STATUS_CODES } from "node:http"
-import { type Context, Data, Effect, Exit, Fiber, type Scope } from "effect"
+import { Cause, type Context, Data, Effect, Exit, Fiber, type Scope } from "effect"
 import type { Claims, InvalidJwt } from "../platform/jwt/Jwt.ts"
+import { formatAddress } from "./http/address.ts"
 import { type Protocol, type RenderableError, render, renderDefect } from "./http/errors.ts"
 import {
   BadJson,
@@ -17,6 +17,8 @@ import {
 } from "./http/GatewayError.ts"
 import type { HttpRequest } from "./http/HttpRequest.ts"
 import { type HttpResponse, json } from "./http/HttpResponse.ts"
+import { IncomingRequest } from "./http/IncomingRequest.ts"
+import { newRequestId, RequestMeta, requestIdOf } from "./http/ids.ts"
 import type { Route } from "./Route.ts"
 import { loadUws, type NativeUwsUnavailable, type Uws } from "./uws.ts"
 
@@ -74,10 +76,12 @@ const allowHeaders = [
 const exposeHeaders =
   "content-range, x-total-count, link, x-supabase-api-version, x-relay-error, x-request-id, x-sb-error-code, etag, content-length, retry-after, location, preference-applied"
 
-const statusLine = (status: number) => `${status} ${STATUS_CODES[status] ?? "Unknown"}`
-const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/
-const traceparentPattern = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
-const newTraceparent = () => `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01`
+const statusLines = new Map<number, string>()
+const statusLine = (status: number) => {
+  let line = statusLines.get(status)
+  if (line === undefined) statusLines.set(status, (line = `${status} ${STATUS_CODES[status] ?? "Unknown"}`))
+  return line
+}
 
 /** The protocol of whatever lives under a path, for errors raised before a route is known. */
 const protocolOf = (path: string): Protocol =>
@@ -90,6 +94,8 @@ const protocolOf = (path: string): Protocol =>
         : "plain"
 
 const parameterCount = (pattern: string) => pattern.split("/").filter((part) => part.startsWith(":")).length
+const noBody = Buffer.alloc(0)
+const noParameters: ReadonlyArray<string> = []
 
 export const start = <R>(
   routes: ReadonlyArray<Route<R>>,
@@ -107,16 +113,20 @@ export const start = <R>(
     let draining = false
     const anyOrigin = options.corsOrigins.includes("*")
 
-    const corsHeaders = (origin: string | undefined): Record<string, string> =>
+    const anyOriginHeaders: ReadonlyArray<readonly [string, string]> = [
+      ["access-control-allow-origin", "*"],
+      ["access-control-expose-headers", exposeHeaders],
+    ]
+    const corsHeaders = (origin: string | undefined): ReadonlyArray<readonly [string, string]> =>
       anyOrigin
-        ? { "access-control-allow-origin": "*", "access-control-expose-headers": exposeHeaders }
+        ? anyOriginHeaders
         : origin !== undefined && options.corsOrigins.includes(origin)
-          ? {
-              "access-control-allow-origin": origin,
-              vary: "Origin",
-              "access-control-expose-headers": exposeHeaders,
-            }
-          : { vary: "Origin" }
+          ? [
+              ["access-control-allow-origin", origin],
+              ["vary", "Origin"],
+              ["access-control-expose-headers", exposeHeaders],
+            ]
+          : [["vary", "Origin"]]
 
     const write = (
       res: import("@trufflesuite/uws-js-unofficial").HttpResponse,
@@ -127,113 +137,125 @@ export const start = <R>(
     ) => {
       res.cork(() => {
         res.writeStatus(statusLine(response.status))
-        for (const [name, value] of Object.entries(response.headers ?? {})) res.writeHeader(name, value)
-        for (const [name, value] of Object.entries(corsHeaders(origin))) res.writeHeader(name, value)
+        const headers = response.headers
+        if (headers !== undefined) for (const name in headers) res.writeHeader(name, headers[name]!)
+        // Browsers send Origin on every cross-origin request; without it CORS headers are noise.
+        if (origin !== undefined)
+          for (const [name, value] of corsHeaders(origin)) res.writeHeader(name, value)
         res.writeHeader("x-request-id", requestId)
         if (response.status === 204 || response.status === 304) res.endWithoutBody(0, draining || close)
         else res.end(response.body ?? "", draining || close)
       })
     }
 
-    const handler =
-      (route: Route<R> | undefined, fallback?: RenderableError) =>
-      (
+    const handler = (route: Route<R> | undefined, fallback?: RenderableError) => {
+      const parameters = route === undefined ? 0 : parameterCount(route.path)
+      return (
         res: import("@trufflesuite/uws-js-unofficial").HttpResponse,
         req: import("@trufflesuite/uws-js-unofficial").HttpRequest,
       ) => {
         // uWS frees `req` when this function returns: copy everything now.
         const path = req.getUrl()
         const method = req.getMethod().toUpperCase()
-        const query = new URLSearchParams(req.getQuery() ?? "")
+        const rawQuery = req.getQuery() ?? ""
         const headers = new Map<string, string>()
         req.forEach((name, value) => headers.set(name, value))
         const params =
           route === undefined
             ? []
-            : Array.from({ length: parameterCount(route.path) }, (_, i) => req.getParameter(i))
+            : parameters === 0
+              ? noParameters
+              : Array.from({ length: parameters }, (_, i) => req.getParameter(i))
         const forwarded = options.trustProxy
           ? headers.get("x-forwarded-for")?.split(",")[0]?.trim()
           : undefined
-        const ip = forwarded || Buffer.from(res.getRemoteAddressAsText()).toString()
-        const given = headers.get("x-request-id")
-        const requestId = given !== undefined && requestIdPattern.test(given) ? given : randomUUID()
-        const trace = headers.get("traceparent")
-        const traceparent = trace !== undefined && traceparentPattern.test(trace) ? trace : newTraceparent()
+        // Read on first use (rate limits, the admin gate): `res` stays valid until answered.
+        const clientIp = () =>
+          forwarded || (aborted ? "" : formatAddress(new Uint8Array(res.getRemoteAddress())))
+        const requestId = requestIdOf(headers.get("x-request-id"))
+
         const origin = headers.get("origin")
         const protocol = route?.protocol ?? protocolOf(path)
 
         let aborted = false
-        let fiber: Fiber.Fiber<HttpResponse> | undefined
+        let fiber: Fiber.Fiber<HttpResponse, RenderableError> | undefined
         res.onAborted(() => {
           aborted = true
           if (fiber !== undefined) Effect.runFork(Fiber.interrupt(fiber))
         })
 
-        const request = (body: Buffer, parsed: unknown): HttpRequest => ({
+        const meta = new RequestMeta(requestId, headers.get("traceparent"))
+        const bare = new IncomingRequest(
           method,
           path,
-          query,
+          rawQuery,
           headers,
           params,
-          ip,
-          body,
-          json: parsed,
-          meta: { requestId, traceparent },
-        })
+          clientIp,
+          noBody,
+          undefined,
+          meta,
+        )
+        const request = (body: Buffer, parsed: unknown): HttpRequest =>
+          body === noBody && parsed === undefined ? bare : bare.withBody(body, parsed)
         const reply = (response: HttpResponse, close = false) => {
           if (!aborted) write(res, response, requestId, origin, close)
         }
 
         if (route === undefined)
-          return reply(render(protocol, fallback ?? new RouteNotFound(), request(Buffer.alloc(0), undefined)))
+          return reply(render(protocol, fallback ?? new RouteNotFound(), request(noBody, undefined)))
         if (draining || inflight >= options.maxInflight) {
-          return reply(render(protocol, new ServerBusy(), request(Buffer.alloc(0), undefined)))
+          return reply(render(protocol, new ServerBusy(), request(noBody, undefined)))
         }
 
         const run = (body: Buffer) => {
-          const program = Effect.gen(function* () {
-            if (route.apiKey) {
-              const key = headers.get("apikey") ?? query.get("apikey") ?? undefined
-              if (key === undefined || key === "") return yield* new MissingApiKey()
-              const claims = yield* Effect.mapError(options.verifyApiKey(key), () => new InvalidApiKey())
-              if (claims.role !== "anon" && claims.role !== "service_role") return yield* new InvalidApiKey()
-            }
-            let parsed: unknown
-            if (route.body === "json") {
-              const text = body.toString("utf8")
-              if (text.trim() === "" && route.emptyBody === true) parsed = {}
-              else {
-                try {
-                  parsed = JSON.parse(text)
-                } catch (error) {
-                  return yield* new BadJson({ reason: text.trim() === "" ? "EOF" : (error as Error).message })
-                }
+          // Checks that need no Effect run synchronously; only the route itself is a fiber.
+          let parsed: unknown
+          if (route.body === "json") {
+            const text = body.toString("utf8")
+            if (text.trim() === "" && route.emptyBody === true) parsed = {}
+            else {
+              try {
+                parsed = JSON.parse(text)
+              } catch (error) {
+                const reason = text.trim() === "" ? "EOF" : (error as Error).message
+                return reply(render(protocol, new BadJson({ reason }), request(body, undefined)))
               }
             }
-            return yield* route.handle(request(body, parsed))
-          }).pipe(
-            Effect.catch((error: RenderableError) =>
-              Effect.succeed(render(protocol, error, request(body, undefined))),
-            ),
-            Effect.catchDefect((defect) => renderDefect(protocol, defect, request(body, undefined))),
-          )
+          }
+          const handled = route.handle(request(body, parsed))
+          let program = handled
+          if (route.apiKey) {
+            const key =
+              headers.get("apikey") || (rawQuery === "" ? null : new URLSearchParams(rawQuery).get("apikey"))
+            if (!key) return reply(render(protocol, new MissingApiKey(), request(body, undefined)))
+            program = Effect.flatMap(options.verifyApiKey(key), (claims) =>
+              claims.role === "anon" || claims.role === "service_role"
+                ? handled
+                : Effect.fail(new InvalidApiKey()),
+            ).pipe(Effect.mapError((error) => (error._tag === "InvalidJwt" ? new InvalidApiKey() : error)))
+          }
           inflight++
-          fiber = runFork(program)
-          fiber.addObserver((exit) => {
+          const running = runFork(program)
+          fiber = running
+          running.addObserver((exit) => {
             inflight--
-            if (Exit.isSuccess(exit)) reply(exit.value)
+            if (Exit.isSuccess(exit)) return reply(exit.value)
+            const failure = Cause.findErrorOption(exit.cause)
+            if (failure._tag === "Some")
+              return reply(render(protocol, failure.value, request(body, undefined)))
+            if (Cause.hasInterruptsOnly(exit.cause)) return
+            Effect.runFork(
+              renderDefect(protocol, Cause.squash(exit.cause), request(body, undefined)),
+            ).addObserver((rendered) => Exit.isSuccess(rendered) && reply(rendered.value))
           })
         }
 
-        if (route.body === "none") return run(Buffer.alloc(0))
+        if (route.body === "none") return run(noBody)
         const declared = Number(headers.get("content-length") ?? "0")
         if (declared > options.bodyLimit) {
           return reply(
-            render(
-              protocol,
-              new BodyTooLarge({ limit: options.bodyLimit }),
-              request(Buffer.alloc(0), undefined),
-            ),
+            render(protocol, new BodyTooLarge({ limit: options.bodyLimit }), request(noBody, undefined)),
             true,
           )
         }
@@ -244,11 +266,7 @@ export const start = <R>(
           size += chunk.byteLength
           if (size > options.bodyLimit) {
             return reply(
-              render(
-                protocol,
-                new BodyTooLarge({ limit: options.bodyLimit }),
-                request(Buffer.alloc(0), undefined),
-              ),
+              render(protocol, new BodyTooLarge({ limit: options.bodyLimit }), request(noBody, undefined)),
               true,
             )
           }
@@ -257,11 +275,11 @@ export const start = <R>(
           if (isLast) run(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size))
         })
       }
+    }
 
     app.options("/*", (res, req) => {
       const origin = req.getHeader("origin") || undefined
-      const given = req.getHeader("x-request-id")
-      const requestId = requestIdPattern.test(given) ? given : randomUUID()
+      const requestId = requestIdOf(req.getHeader("x-request-id") || undefined)
       write(
         res,
         {
@@ -277,7 +295,7 @@ export const start = <R>(
       )
     })
 
-    app.get("/health", (res) => write(res, json(200, { status: "ok" }), randomUUID(), undefined))
+    app.get("/health", (res) => write(res, json(200, { status: "ok" }), newRequestId(), undefined))
     app.get("/ready", (res) => {
       let aborted = false
       res.onAborted(() => {
@@ -286,7 +304,7 @@ export const start = <R>(
       Effect.runFork(options.ready).addObserver((exit) => {
         if (aborted) return
         const report = Exit.isSuccess(exit) ? exit.value : { ready: false, checks: { process: "failed" } }
-        write(res, json(report.ready ? 200 : 503, report), randomUUID(), undefined)
+        write(res, json(report.ready ? 200 : 503, report), newRequestId(), undefined)
       })
     })
 

@@ -28,6 +28,43 @@ const isContractError = (contract: AnyRpc, error: unknown): boolean => {
   return typeof tag === "string" && errorTags(contract).has(tag)
 }
 
+/**
+ * How a handler's run ended, without running anything: the fast path for a reply. A defect still
+ * needs `reportDefect` to be logged.
+ */
+export const classify = (
+  contract: AnyRpc,
+  exit: Exit.Exit<unknown, unknown>,
+):
+  | Exclude<Outcome, { readonly _tag: "Defect" }>
+  | { readonly _tag: "Unexpected"; readonly cause: Cause.Cause<unknown> } => {
+  if (Exit.isSuccess(exit)) return { _tag: "Replied", exit }
+  const cause = exit.cause
+  if (Cause.hasInterruptsOnly(cause)) return { _tag: "Interrupted" }
+  const error = Cause.findErrorOption(cause)
+  if (error._tag === "Some" && !Cause.hasDies(cause) && isContractError(contract, error.value)) {
+    return { _tag: "Replied", exit: Exit.fail(error.value) }
+  }
+  return { _tag: "Unexpected", cause }
+}
+
+/** Logs an unexpected failure under a new incident id, the InternalError the caller receives. */
+export const reportDefect = (
+  contract: AnyRpc,
+  cause: Cause.Cause<unknown>,
+  context: HandlerContext,
+): Effect.Effect<InternalError> => {
+  const incident = new InternalError({ incident: randomUUID() })
+  return Effect.logError(`${contract.subject} failed`).pipe(
+    Effect.annotateLogs({
+      incident: incident.incident,
+      requestId: context.meta.requestId,
+      cause: Cause.pretty(cause),
+    }),
+    Effect.as(incident),
+  )
+}
+
 export const runHandler = (
   handler: RpcHandler,
   payload: unknown,
@@ -35,22 +72,13 @@ export const runHandler = (
 ): Effect.Effect<Outcome> =>
   Effect.suspend(() => handler.handle(payload as never, context)).pipe(
     Effect.exit,
-    Effect.flatMap((exit): Effect.Effect<Outcome> => {
-      if (Exit.isSuccess(exit)) return Effect.succeed({ _tag: "Replied", exit })
-      const cause = exit.cause
-      if (Cause.hasInterruptsOnly(cause)) return Effect.succeed({ _tag: "Interrupted" })
-      const error = Cause.findErrorOption(cause)
-      if (error._tag === "Some" && !Cause.hasDies(cause) && isContractError(handler.contract, error.value)) {
-        return Effect.succeed({ _tag: "Replied", exit: Exit.fail(error.value) })
-      }
-      const incident = new InternalError({ incident: randomUUID() })
-      return Effect.logError(`${handler.contract.subject} failed`).pipe(
-        Effect.annotateLogs({
-          incident: incident.incident,
-          requestId: context.meta.requestId,
-          cause: Cause.pretty(cause),
-        }),
-        Effect.as({ _tag: "Defect", incident } as const),
-      )
+    Effect.flatMap((exit) => {
+      const outcome = classify(handler.contract, exit)
+      return outcome._tag === "Unexpected"
+        ? Effect.map(
+            reportDefect(handler.contract, outcome.cause, context),
+            (incident): Outcome => ({ _tag: "Defect", incident }),
+          )
+        : Effect.succeed(outcome)
     }),
   )

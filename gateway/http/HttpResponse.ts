@@ -5,13 +5,15 @@ export interface HttpResponse {
   readonly body?: string | Buffer
 }
 
+const jsonHeaders: Readonly<Record<string, string>> = { "content-type": "application/json; charset=utf-8" }
+
 export const json = (
   status: number,
   value: unknown,
-  headers: Readonly<Record<string, string>> = {},
+  headers?: Readonly<Record<string, string>>,
 ): HttpResponse => ({
   status,
-  headers: { "content-type": "application/json; charset=utf-8", ...headers },
+  headers: headers === undefined ? jsonHeaders : { ...jsonHeaders, ...headers },
   body: JSON.stringify(value),
 })
 

@@ -82,7 +82,13 @@ export const transact = <C extends Command, E, R>(
 ): Effect.Effect<SuccessOf<C>, ErrorOf<C> | E | PgError | EventStore.UnknownEvent, R> => {
   const { contract, context } = options
   const keepMs = options.keepReplyMs ?? 86_400_000
-  const meta = { ...context.meta, idempotencyKey: context.idempotencyKey, causation: contract.subject }
+  // Named fields, not a spread: a caller's meta may compute its trace context in a getter.
+  const meta = {
+    requestId: context.meta.requestId,
+    ...(context.meta.traceparent === undefined ? {} : { traceparent: context.meta.traceparent }),
+    idempotencyKey: context.idempotencyKey,
+    causation: contract.subject,
+  }
 
   const attempt = postgres.transaction((tx) =>
     Effect.gen(function* () {

@@ -1,5 +1,5 @@
 // Who may use /_admin: a request with the admin token, from loopback unless admin.allow_remote.
-import { createHash, timingSafeEqual } from "node:crypto"
+import { timingSafeEqual } from "node:crypto"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { ReactorConfig } from "../../../platform/config/Config.ts"
 import { AdminRemote, AdminUnauthorized } from "../../http/GatewayError.ts"
@@ -13,21 +13,30 @@ export interface AdminGateShape {
 
 export class AdminGate extends Context.Service<AdminGate, AdminGateShape>()("reactor/gateway/AdminGate") {}
 
-const digest = (text: string) => createHash("sha256").update(text).digest()
-
 export const isLoopback = (ip: string) =>
   /^127\./.test(ip) || ip === "::1" || /^::ffff:127\./.test(ip) || /^0{0,4}(:0{0,4}){6}:0{0,3}1$/.test(ip)
 
-export const make = (token: string, allowRemote: boolean): AdminGateShape => {
-  const expected = digest(token)
+export interface GateOptions {
+  readonly token: string
+  readonly allowRemote: boolean
+  /**
+   * The server listens on loopback only and takes addresses from the socket (no trusted proxy):
+   * every client is then local, and the per-request address check can be skipped.
+   */
+  readonly onlyLoopbackClients: boolean
+}
+
+export const make = (options: GateOptions): AdminGateShape => {
+  const expected = Buffer.from(options.token)
+  const checkAddress = !options.allowRemote && !options.onlyLoopbackClients
   return {
-    enabled: token !== "",
+    enabled: options.token !== "",
     check: (request) =>
       Effect.suspend((): Effect.Effect<void, AdminUnauthorized | AdminRemote> => {
-        if (!allowRemote && !isLoopback(request.ip)) return Effect.fail(new AdminRemote())
-        const given = bearer(request)
-        // Compared as digests of equal length, in constant time.
-        return given !== undefined && timingSafeEqual(digest(given), expected)
+        if (checkAddress && !isLoopback(request.ip)) return Effect.fail(new AdminRemote())
+        const given = Buffer.from(bearer(request) ?? "")
+        // Constant time for a token of the right length; a wrong length reveals only that.
+        return given.length === expected.length && timingSafeEqual(given, expected)
           ? Effect.void
           : Effect.fail(new AdminUnauthorized())
       }),
@@ -38,6 +47,11 @@ export const layer = Layer.effect(
   AdminGate,
   Effect.gen(function* () {
     const config = yield* ReactorConfig
-    return make(Redacted.value(config.admin.token), config.admin.allow_remote)
+    const host = config.server.bind.slice(0, config.server.bind.lastIndexOf(":")).replace(/^\[|\]$/g, "")
+    return make({
+      token: Redacted.value(config.admin.token),
+      allowRemote: config.admin.allow_remote,
+      onlyLoopbackClients: !config.server.trust_proxy && (isLoopback(host) || host === "localhost"),
+    })
   }),
 )

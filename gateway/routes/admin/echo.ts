@@ -14,16 +14,16 @@ export const echo = (timeout: number) =>
     apiKey: false,
     body: "none",
     handle: (request) =>
-      Effect.gen(function* () {
-        yield* (yield* AdminGate).check(request)
-        const bus = yield* Bus
-        return json(
-          200,
-          yield* bus.request(
-            Echo,
-            { message: request.query.get("message") ?? "" },
-            { meta: request.meta, timeout },
+      AdminGate.use((gate) => gate.check(request)).pipe(
+        Effect.andThen(
+          Bus.use((bus) =>
+            bus.request(
+              Echo,
+              { message: request.query.get("message") ?? "" },
+              { meta: request.meta, timeout },
+            ),
           ),
-        )
-      }),
+        ),
+        Effect.map((reply) => json(200, reply)),
+      ),
   })

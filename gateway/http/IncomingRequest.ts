@@ -1,0 +1,47 @@
+// The gateway's HttpRequest: a class, so V8 builds every request with one shape and the query
+// and client address are computed only when a route asks for them.
+import type { Meta } from "../../bus/Bus.ts"
+import type { HttpRequest } from "./HttpRequest.ts"
+
+export class IncomingRequest implements HttpRequest {
+  #query: URLSearchParams | undefined
+  #ip: string | undefined
+
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly rawQuery: string,
+    readonly headers: ReadonlyMap<string, string>,
+    readonly params: ReadonlyArray<string>,
+    /** Reads the client's address; called at most once. */
+    readonly address: () => string,
+    readonly body: Buffer,
+    readonly json: unknown,
+    readonly meta: Required<Meta>,
+  ) {}
+
+  get query(): URLSearchParams {
+    this.#query ??= new URLSearchParams(this.rawQuery)
+    return this.#query
+  }
+
+  get ip(): string {
+    this.#ip ??= this.address()
+    return this.#ip
+  }
+
+  /** The same request with its body read. */
+  withBody(body: Buffer, json: unknown): IncomingRequest {
+    return new IncomingRequest(
+      this.method,
+      this.path,
+      this.rawQuery,
+      this.headers,
+      this.params,
+      this.address,
+      body,
+      json,
+      this.meta,
+    )
+  }
+}
