@@ -1,5 +1,5 @@
 // What the benchmark workloads share: child processes, wrk runs, memory readings, the machine.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { cpus, freemem, release, totalmem } from "node:os"
 import { join } from "node:path"
@@ -126,7 +126,8 @@ export const machine = () => ({
   freeMemoryGiB: Math.round(freemem() / 2 ** 30),
   kernel: release(),
   node: process.version,
-  wrk: execFileSync("wrk", ["--version"], { encoding: "utf8" }).split("\n")[0]?.trim() ?? "wrk",
+  // wrk prints its version with its usage and exits 1.
+  wrk: spawnSync("wrk", ["--version"], { encoding: "utf8" }).stdout.split("\n")[0]?.trim() ?? "wrk",
   natsServer:
     existsSync("/usr/bin/nats-server") || existsSync("/usr/sbin/nats-server")
       ? execFileSync("nats-server", ["--version"], { encoding: "utf8" }).trim()

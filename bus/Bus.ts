@@ -33,6 +33,11 @@ export interface HandlerContext {
   readonly idempotencyKey: string
   /** 1 on first delivery; more when a worker died or timed out before acknowledging. */
   readonly delivery: number
+  /**
+   * The sender chose the idempotency key (a client's Idempotency-Key), so an earlier command may
+   * have carried it too. False when the bus made the key: then a first delivery is surely new.
+   */
+  readonly keyFromSender: boolean
 }
 
 export interface RpcHandler<C extends AnyRpc = AnyRpc> {

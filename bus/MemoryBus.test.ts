@@ -1,4 +1,3 @@
-import { Effect } from "effect"
 import * as MemoryBus from "./MemoryBus.ts"
 import { busContract } from "./test/busContract.ts"
 

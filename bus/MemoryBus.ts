@@ -44,6 +44,7 @@ interface Envelope {
   readonly payload: unknown
   readonly meta: Meta
   readonly key: string
+  readonly keyFromSender: boolean
   readonly reply: Reply
   delivery: number
 }
@@ -65,9 +66,22 @@ interface StoredEvent {
   readonly meta: Meta
 }
 
-// Queries get a fresh id for handlers that want one; unique is enough, so no entropy per call.
+// Queries get a fresh id for handlers that ask for one; unique is enough, so no entropy per call,
+// and none is made for the handlers (most) that never ask.
 const queryIds = { boot: randomUUID().slice(0, 8), next: 0 }
-const nextQueryId = () => `${queryIds.boot}-q${(++queryIds.next).toString(36)}`
+
+class QueryContext implements HandlerContext {
+  readonly delivery = 1
+  readonly keyFromSender = false
+  #id: string | undefined
+
+  constructor(readonly meta: Meta) {}
+
+  get idempotencyKey(): string {
+    this.#id ??= `${queryIds.boot}-q${(++queryIds.next).toString(36)}`
+    return this.#id
+  }
+}
 
 export const make = (options: MemoryBusOptions = {}): Effect.Effect<BusShape> =>
   Effect.sync(() => {
@@ -83,8 +97,10 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<BusShape> =>
 
     const workersFor = (subject: string) => workers.get(subject) ?? []
 
+    /** The next worker in turn for `subject`; with `free`, only one with room for more work. */
     const pick = (subject: string, free: boolean): Worker | undefined => {
-      const candidates = workersFor(subject).filter((w) => !free || w.active < w.concurrency)
+      const all = workersFor(subject)
+      const candidates = free ? all.filter((w) => w.active < w.concurrency) : all
       if (candidates.length === 0) return undefined
       return candidates[turn++ % candidates.length]
     }
@@ -116,7 +132,10 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<BusShape> =>
       const push = () => {
         if (Deferred.isDoneUnsafe(envelope.reply)) return
         let queue = queues.get(subject)
-        if (queue === undefined) queues.set(subject, (queue = []))
+        if (queue === undefined) {
+          queue = []
+          queues.set(subject, queue)
+        }
         queue.push(envelope)
         dispatch(subject)
       }
@@ -130,6 +149,7 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<BusShape> =>
         meta: envelope.meta,
         idempotencyKey: envelope.key,
         delivery: envelope.delivery,
+        keyFromSender: envelope.keyFromSender,
       }
       worker.active++
       let settled = false
@@ -189,7 +209,7 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<BusShape> =>
         }
         if (!pending.take()) return resume(Effect.fail(pending.overloaded()))
         const handler = worker.handlers.get(contract.subject)!
-        const context: HandlerContext = { meta: options.meta, idempotencyKey: nextQueryId(), delivery: 1 }
+        const context = new QueryContext(options.meta)
         const afterMs = options.timeout ?? defaultTimeout
         let settled = false
         let timer: ReturnType<typeof setTimeout> | undefined
@@ -239,7 +259,15 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<BusShape> =>
           if (existing !== undefined) return awaitReply(existing, contract.subject, options.timeout)
           const reply = Deferred.makeUnsafe<unknown, unknown>()
           replies.set(dedupeKey, reply)
-          enqueue({ contract, payload, meta: options.meta, key, reply, delivery: 1 })
+          enqueue({
+            contract,
+            payload,
+            meta: options.meta,
+            key,
+            keyFromSender: options.idempotencyKey !== undefined,
+            reply,
+            delivery: 1,
+          })
           return awaitReply(reply, contract.subject, options.timeout)
         }),
       ) as never

@@ -79,7 +79,10 @@ const exposeHeaders =
 const statusLines = new Map<number, string>()
 const statusLine = (status: number) => {
   let line = statusLines.get(status)
-  if (line === undefined) statusLines.set(status, (line = `${status} ${STATUS_CODES[status] ?? "Unknown"}`))
+  if (line === undefined) {
+    line = `${status} ${STATUS_CODES[status] ?? "Unknown"}`
+    statusLines.set(status, line)
+  }
   return line
 }
 
@@ -159,7 +162,9 @@ export const start = <R>(
         const method = req.getMethod().toUpperCase()
         const rawQuery = req.getQuery() ?? ""
         const headers = new Map<string, string>()
-        req.forEach((name, value) => headers.set(name, value))
+        req.forEach((name, value) => {
+          headers.set(name, value)
+        })
         const params =
           route === undefined
             ? []

@@ -20,7 +20,7 @@ const checkUws = (config: Config): Check => {
   try {
     loadUws(false)
     return { name: "uWebSockets", ok: true, detail: `native binary for Node ${process.version}` }
-  } catch (error) {
+  } catch {
     return {
       name: "uWebSockets",
       ok: config.server.allow_slow_uws,

@@ -52,7 +52,7 @@ const importsOf = (file: string): Array<string> =>
     .filter((specifier) => specifier.startsWith("."))
     .map((specifier) => resolve(dirname(file), specifier))
 
-export const violations = (files: ReadonlyArray<string>) =>
+const violations = (files: ReadonlyArray<string>) =>
   files.flatMap((file) => {
     const from = areaOf(file)
     if (from === undefined) return []

@@ -63,6 +63,7 @@ export const send =
       )
       const headers = withMeta(options.meta)
       headers.set(Header.idempotencyKey, key)
+      if (options.idempotencyKey !== undefined) headers.set(Header.keyFromSender, "1")
       headers.set(Header.replyTo, replySubject)
       const ack = yield* publish(conn, streams, {
         stream: names.commandStream(contract.capability),
@@ -243,6 +244,7 @@ const commandJob = (
       meta: readMeta(message.headers),
       idempotencyKey: read(message.headers, Header.idempotencyKey) ?? "",
       delivery,
+      keyFromSender: read(message.headers, Header.keyFromSender) === "1",
     }
     const outcome = yield* runHandler(handler, payload.success, context)
     yield* settleOutcome(handler, outcome)

@@ -6,6 +6,8 @@ export const Header = {
   requestId: "reactor-request-id",
   traceparent: "traceparent",
   idempotencyKey: "reactor-idempotency-key",
+  /** "1" when the sender chose the idempotency key; absent when the bus made it. */
+  keyFromSender: "reactor-key-from-sender",
   /** Where a command's worker publishes the reply. */
   replyTo: "reactor-reply-to",
   /** `ok`, an error tag, or one of the bus's own outcomes (see Wire). */

@@ -59,6 +59,7 @@ const answer = (handler: RpcHandler, message: Msg) => {
     const context: HandlerContext = {
       meta: readMeta(message.headers),
       idempotencyKey: randomUUID(),
+      keyFromSender: false,
       delivery: 1,
     }
     const outcome = yield* runHandler(handler, payload.success, context)

@@ -7,6 +7,7 @@ import { tagOf } from "../../contracts/avro/Codec.ts"
 import type { Command, ErrorOf, SuccessOf } from "../../contracts/Contract.ts"
 import type { PgError, PostgresShape, Tx } from "../postgres/Postgres.ts"
 import * as EventStore from "./EventStore.ts"
+import * as Wakeup from "./Wakeup.ts"
 
 /** A decision to commit the events appended so far and still reply with an error. */
 export class CommitThenFail<E> extends Data.Class<{ readonly error: E }> {}
@@ -90,63 +91,69 @@ export const transact = <C extends Command, E, R>(
     causation: contract.subject,
   }
 
-  const attempt = postgres.transaction((tx) =>
-    Effect.gen(function* () {
-      // Reads come before the first write (see docs/architecture.md, "Commands, exactly once").
-      const stored = yield* lookup(tx, contract.subject, context.idempotencyKey)
-      if (stored !== undefined) return { stored, fresh: false }
-      let appended = false
-      const commandTx: CommandTx = {
-        query: tx.query,
-        append: (streamId, expectedVersion, events) => {
-          appended ||= events.length > 0
-          return EventStore.append(tx, streamId, expectedVersion, events, meta)
-        },
-        readStream: (streamId) => EventStore.readStream(tx, streamId),
-        streamVersion: (streamId) => EventStore.streamVersion(tx, streamId),
-      }
-      const decision = yield* body(commandTx)
-      const reply: StoredReply =
-        decision instanceof CommitThenFail
-          ? {
-              outcome: decision.error._tag,
-              reply: Schema.encodeSync(
-                contract.errors.find((e) => tagOf(e) === decision.error._tag) as unknown as Runnable,
-              )(decision.error),
-            }
-          : { outcome: "ok", reply: Schema.encodeSync(contract.success as unknown as Runnable)(decision) }
-      yield* tx
-        .query({
-          name: "reactor.command-store",
-          text: `insert into reactor.command_log (subject, idempotency_key, outcome, reply, expires_at)
+  const attempt = (n: number) =>
+    postgres.transaction((tx) =>
+      Effect.gen(function* () {
+        // Reads come before the first write (see docs/architecture.md, "Commands, exactly once").
+        // A first delivery of a key the bus made cannot have run before; anything else may have,
+        // so its stored reply is looked up. Either way the command_log row's unique key is the
+        // backstop: a duplicate that slips through fails on insert and is retried with the lookup.
+        const mayRepeat = n > 0 || context.keyFromSender || context.delivery > 1
+        const stored = mayRepeat ? yield* lookup(tx, contract.subject, context.idempotencyKey) : undefined
+        if (stored !== undefined) return { stored, fresh: false, appended: false }
+        let appended = false
+        const commandTx: CommandTx = {
+          query: tx.query,
+          append: (streamId, expectedVersion, events) => {
+            appended ||= events.length > 0
+            return EventStore.append(tx, streamId, expectedVersion, events, meta)
+          },
+          readStream: (streamId) => EventStore.readStream(tx, streamId),
+          streamVersion: (streamId) => EventStore.streamVersion(tx, streamId),
+        }
+        const decision = yield* body(commandTx)
+        const reply: StoredReply =
+          decision instanceof CommitThenFail
+            ? {
+                outcome: decision.error._tag,
+                reply: Schema.encodeSync(
+                  contract.errors.find((e) => tagOf(e) === decision.error._tag) as unknown as Runnable,
+                )(decision.error),
+              }
+            : { outcome: "ok", reply: Schema.encodeSync(contract.success as unknown as Runnable)(decision) }
+        yield* tx
+          .query({
+            name: "reactor.command-store",
+            text: `insert into reactor.command_log (subject, idempotency_key, outcome, reply, expires_at)
                  values ($1, $2, $3, $4, now() + $5 * interval '1 millisecond')`,
-          values: [
-            contract.subject,
-            context.idempotencyKey,
-            reply.outcome,
-            JSON.stringify(options.sealer === undefined ? reply.reply : options.sealer.seal(reply.reply)),
-            keepMs,
-          ],
-        })
-        .pipe(
-          Effect.catchTag(
-            "PgError",
-            (error): Effect.Effect<never, DuplicateKey | PgError> =>
-              error.code === "23505" ? Effect.fail(new DuplicateKey()) : Effect.fail(error),
-          ),
-        )
-      // NOTIFY is delivered at commit: it wakes the outbox relay without polling.
-      if (appended)
-        yield* tx.query({ name: "reactor.notify", text: "select pg_notify('reactor_events', '')" })
-      return { stored: reply, fresh: true }
-    }),
-  )
+            values: [
+              contract.subject,
+              context.idempotencyKey,
+              reply.outcome,
+              JSON.stringify(options.sealer === undefined ? reply.reply : options.sealer.seal(reply.reply)),
+              keepMs,
+            ],
+          })
+          .pipe(
+            Effect.catchTag(
+              "PgError",
+              (error): Effect.Effect<never, DuplicateKey | PgError> =>
+                error.code === "23505" ? Effect.fail(new DuplicateKey()) : Effect.fail(error),
+            ),
+          )
+        return { stored: reply, fresh: true, appended }
+      }),
+    )
 
   const attempts = options.attempts ?? 8
   const retrying = (
     n: number,
-  ): Effect.Effect<{ stored: StoredReply; fresh: boolean }, E | PgError | EventStore.UnknownEvent, R> =>
-    attempt.pipe(
+  ): Effect.Effect<
+    { stored: StoredReply; fresh: boolean; appended: boolean },
+    E | PgError | EventStore.UnknownEvent,
+    R
+  > =>
+    attempt(n).pipe(
       Effect.catchIf(
         (error): error is EventStore.ConcurrencyConflict | DuplicateKey =>
           (error as { _tag?: string })._tag === "ConcurrencyConflict" ||
@@ -160,6 +167,7 @@ export const transact = <C extends Command, E, R>(
 
   // A reply made in this attempt is already open; one found in the log may be sealed.
   return retrying(0).pipe(
+    Effect.tap(({ appended }) => (appended ? Effect.sync(Wakeup.signal) : Effect.void)),
     Effect.flatMap(({ stored, fresh }) => replay(contract, stored, fresh ? undefined : options.sealer)),
   )
 }

@@ -32,7 +32,8 @@ const Deposit = ledger.command({
 })
 
 const meta = { requestId: "r1" }
-const context = (idempotencyKey: string) => ({ meta, idempotencyKey, delivery: 1 })
+// The tests choose their keys, as a client sending Idempotency-Key does.
+const context = (idempotencyKey: string) => ({ meta, idempotencyKey, delivery: 1, keyFromSender: true })
 
 let db: TestDatabase
 let scope: Scope.Closeable
@@ -123,6 +124,30 @@ describe("a command transaction", () => {
     expect(repeat).toEqual({ balance: 10 })
     expect(calls.n).toBe(1)
     expect((await run(EventStore.readStream(postgres, "ledger.a"))).version).toBe(1)
+  })
+
+  it("skips the lookup for a bus-made key on first delivery, yet applies a duplicate of it once", async () => {
+    const fresh = (calls: { n: number }) =>
+      transact(
+        postgres,
+        {
+          contract: Deposit,
+          context: { meta, idempotencyKey: "bus-made-1", delivery: 1, keyFromSender: false },
+        },
+        (tx) =>
+          Effect.gen(function* () {
+            calls.n++
+            const stream = yield* tx.readStream("ledger.fresh")
+            yield* tx.append("ledger.fresh", stream.version, deposits(7))
+            return { balance: 7 * (stream.version + 1) }
+          }),
+      )
+    const calls = { n: 0 }
+    expect(await run(fresh(calls))).toEqual({ balance: 7 })
+    // Should the same key come again as a first delivery, the command log's key catches it.
+    expect(await run(fresh(calls))).toEqual({ balance: 7 })
+    expect(calls.n).toBe(2)
+    expect((await run(EventStore.readStream(postgres, "ledger.fresh"))).version).toBe(1)
   })
 
   it("decides again on fresh state when another command appended to the stream first", async () => {

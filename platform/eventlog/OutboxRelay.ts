@@ -10,12 +10,16 @@ import * as Checkpoints from "./Checkpoints.ts"
 import { logPositionOf } from "./EventStore.ts"
 import { readAfter } from "./Follower.ts"
 import * as LogCursor from "./LogCursor.ts"
+import * as Wakeup from "./Wakeup.ts"
 
 export type FaultPoint = "after-read" | "after-publish"
 
 export interface RelayOptions {
   readonly batchSize?: number
-  /** Milliseconds between looks at the log when no NOTIFY arrives (default 1,000). */
+  /**
+   * Milliseconds between looks at the log when nothing in this process signals a commit (default
+   * 25): how late an event committed by another process, or by plain SQL, may reach the bus.
+   */
   readonly idlePollMs?: number
   /** Test hook: called at the points where a crash must lose nothing and duplicate nothing. */
   readonly fault?: (point: FaultPoint, events: number) => void
@@ -57,17 +61,22 @@ export const run = (
   options: RelayOptions = {},
 ): Effect.Effect<never> => {
   const batchSize = options.batchSize ?? 500
-  const idlePollMs = options.idlePollMs ?? 1_000
+  const idlePollMs = options.idlePollMs ?? 25
 
   const relay = Effect.scoped(
     Effect.gen(function* () {
       const leader = yield* becomeLeader(postgres.url)
       let wake: (() => void) | undefined
       let notified = false
-      yield* postgres.listen("reactor_events", () => {
-        notified = true
-        wake?.()
-      })
+      yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          Wakeup.listen(() => {
+            notified = true
+            wake?.()
+          }),
+        ),
+        (stop) => Effect.sync(stop),
+      )
       const sleep = (ms: number) =>
         Effect.callback<void>((resume) => {
           if (notified) return resume(Effect.void)
@@ -88,7 +97,7 @@ export const run = (
         onSome: (p) => LogCursor.max(p, checkpoint),
       })
       let lastCleanup = 0
-      // After a NOTIFY, a commit may still hide behind an older running transaction: look again soon.
+      // After a signal, a commit may still hide behind an older running transaction: look again soon.
       let emptyLooks = 0
 
       while (true) {
@@ -97,7 +106,7 @@ export const run = (
         const events = yield* readAfter(postgres, cursor, batchSize)
         if (events.length === 0) {
           emptyLooks++
-          yield* sleep(emptyLooks <= 20 ? 5 * emptyLooks : idlePollMs)
+          yield* sleep(Math.min(idlePollMs, 5 * emptyLooks))
         } else {
           emptyLooks = 0
           options.fault?.("after-read", events.length)

@@ -1,5 +1,4 @@
 // Reading GoTrue request bodies and bearer tokens, with GoTrue's errors when they are wrong.
-import { randomUUID } from "node:crypto"
 import { Effect } from "effect"
 import type { SendOptions } from "../../../bus/Bus.ts"
 import { ValidationFailed } from "../../../contracts/errors.ts"
@@ -36,12 +35,16 @@ export const object = (
     : Effect.fail(new ValidationFailed({ message: `${name} must be an object`, field: name }))
 }
 
-/** Bus options for a command from this request: a client's Idempotency-Key makes a retry safe. */
-export const commandOptions = (request: HttpRequest, timeout: number): SendOptions => ({
-  meta: request.meta,
-  timeout,
-  idempotencyKey: request.headers.get("idempotency-key") ?? randomUUID(),
-})
+/**
+ * Bus options for a command from this request. A client's Idempotency-Key makes its retry safe;
+ * without one the bus makes a key, and knows the command is new.
+ */
+export const commandOptions = (request: HttpRequest, timeout: number): SendOptions => {
+  const key = request.headers.get("idempotency-key")
+  return key === undefined
+    ? { meta: request.meta, timeout }
+    : { meta: request.meta, timeout, idempotencyKey: key }
+}
 
 export const rateLimit = (
   request: HttpRequest,
