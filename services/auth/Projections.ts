@@ -1,5 +1,8 @@
 // How auth events become rows in auth.users, auth.identities and auth.sessions. Handlers apply
 // them in the same transaction that appends the events; a rebuild applies them to the whole log.
+// Events of different streams can touch one row (each session's sign-in stamps its user), and the
+// log orders such events by transaction id, not by commit: those updates only ever move a
+// timestamp forward (greatest), so any order gives the same row.
 import { Effect } from "effect"
 import * as Auth from "../../contracts/auth.ts"
 import type { Event, PayloadOf } from "../../contracts/Contract.ts"
@@ -56,13 +59,13 @@ const appliers = new Map<string, Applier<Event>>([
          values ($1, $2, $3, $4, 0, $5, $5)`,
         [e.session_id, e.user_id, e.aal, e.method, e.at],
       ),
-      tx.query("update auth.users set last_sign_in_at = $2, updated_at = $2 where id = $1", [
-        e.user_id,
-        e.at,
-      ]),
+      tx.query(
+        "update auth.users set last_sign_in_at = greatest(last_sign_in_at, $2), updated_at = greatest(updated_at, $2) where id = $1",
+        [e.user_id, e.at],
+      ),
       e.method === "password"
         ? tx.query(
-            "update auth.identities set last_sign_in_at = $2, updated_at = $2 where user_id = $1 and provider = 'email'",
+            "update auth.identities set last_sign_in_at = greatest(last_sign_in_at, $2), updated_at = greatest(updated_at, $2) where user_id = $1 and provider = 'email'",
             [e.user_id, e.at],
           )
         : Effect.void,
@@ -76,32 +79,30 @@ const appliers = new Map<string, Applier<Event>>([
   ),
   on(Auth.SessionRevoked, (tx, e) => tx.query("delete from auth.sessions where id = $1", [e.session_id])),
   on(Auth.PasswordChanged, (tx, e) =>
-    tx.query("update auth.users set encrypted_password = $2, updated_at = $3 where id = $1", [
-      e.user_id,
-      e.password_hash,
-      e.at,
-    ]),
+    tx.query(
+      "update auth.users set encrypted_password = $2, updated_at = greatest(updated_at, $3) where id = $1",
+      [e.user_id, e.password_hash, e.at],
+    ),
   ),
   on(Auth.EmailChanged, (tx, e) =>
     Effect.all([
       tx.query(
-        `update auth.users set email = $2, email_confirmed_at = coalesce(email_confirmed_at, $3), is_anonymous = false, updated_at = $3
+        `update auth.users set email = $2, email_confirmed_at = coalesce(email_confirmed_at, $3), is_anonymous = false, updated_at = greatest(updated_at, $3)
          where id = $1`,
         [e.user_id, e.email, e.at],
       ),
       tx.query(
-        `update auth.identities set identity_data = jsonb_set(identity_data, '{email}', to_jsonb($2::text)), updated_at = $3
+        `update auth.identities set identity_data = jsonb_set(identity_data, '{email}', to_jsonb($2::text)), updated_at = greatest(updated_at, $3)
          where user_id = $1 and provider = 'email'`,
         [e.user_id, e.email, e.at],
       ),
     ]),
   ),
   on(Auth.UserMetadataUpdated, (tx, e) =>
-    tx.query("update auth.users set raw_user_meta_data = $2, updated_at = $3 where id = $1", [
-      e.user_id,
-      e.user_metadata,
-      e.at,
-    ]),
+    tx.query(
+      "update auth.users set raw_user_meta_data = $2, updated_at = greatest(updated_at, $3) where id = $1",
+      [e.user_id, e.user_metadata, e.at],
+    ),
   ),
 ])
 

@@ -359,6 +359,21 @@ describe.each(topologies)("Auth through supabase-js (%s)", (topology) => {
 
   describe("projections", () => {
     it("are rebuilt from the event log into exactly the rows the handlers wrote", async () => {
+      // Activity of every kind, including sign-ins of one user racing each other.
+      const address = email()
+      const owner = client()
+      await owner.auth.signUp({ email: address, password, options: { data: { plan: "free" } } })
+      await Promise.all(
+        Array.from({ length: 6 }, () => client().auth.signInWithPassword({ email: address, password })),
+      )
+      await owner.auth.refreshSession()
+      await owner.auth.updateUser({ data: { plan: "pro" } })
+      await owner.auth.updateUser({ password: "an even longer password" })
+      await client().auth.signInAnonymously()
+      const leaving = client()
+      await leaving.auth.signUp({ email: email(), password })
+      await leaving.auth.signOut()
+
       const scope = Effect.runSync(Scope.make())
       try {
         const postgres = await Effect.runPromise(Scope.provide(Postgres.make(reactor.database.url, 2), scope))
@@ -371,8 +386,8 @@ describe.each(topologies)("Auth through supabase-js (%s)", (topology) => {
             ]),
           ).then((results) => results.map((r) => r.rows))
         const before = await snapshot()
-        expect(before[0]!.length).toBeGreaterThan(10)
-        expect(before[2]!.length).toBeGreaterThan(5)
+        expect(before[0]!.length).toBeGreaterThanOrEqual(3)
+        expect(before[2]!.length).toBeGreaterThanOrEqual(1)
         const applied = await Effect.runPromise(rebuild(postgres, projector))
         expect(applied).toBeGreaterThan(before[0]!.length)
         expect(await snapshot()).toEqual(before)
