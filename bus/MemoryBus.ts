@@ -29,7 +29,10 @@ export interface MemoryBusOptions {
   readonly dedupeWindow?: number
   /** Default milliseconds a command may run before another worker gets it (default 30,000). */
   readonly ackWait?: number
-  /** Deliveries of a command whose handler keeps dying before it is answered with InternalError (default 5). */
+  /**
+   * Deliveries of a command before it is given up (default 5): a handler that keeps dying gets the
+   * sender an InternalError; one that keeps outlasting ackWait gets it a BusTimeout.
+   */
   readonly maxDeliver?: number
   /** Default milliseconds to wait for a reply (default 15,000). */
   readonly timeout?: number
@@ -158,6 +161,17 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<BusShape> =>
         if (settled || Deferred.isDoneUnsafe(envelope.reply)) return
         settled = true
         worker.active--
+        // As JetStream's max_deliver: a command that outlasts ackWait on every delivery is given
+        // up (its sender times out) rather than tried forever.
+        if (envelope.delivery >= maxDeliver) {
+          Effect.runFork(
+            Effect.logWarning(`${envelope.contract.subject} given up after ${maxDeliver} deliveries`).pipe(
+              Effect.annotateLogs({ requestId: envelope.meta.requestId }),
+            ),
+          )
+          dispatch(envelope.contract.subject)
+          return
+        }
         enqueue({ ...envelope, delivery: envelope.delivery + 1 })
       }, worker.ackWait)
       ackTimer.unref()

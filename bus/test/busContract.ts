@@ -7,6 +7,7 @@ import { type BusShape, type Delivery, handler, type Meta } from "../Bus.ts"
 
 export interface BusFactoryOptions {
   readonly maxPending?: number
+  readonly maxDeliver?: number
 }
 
 /** Builds a fresh, isolated bus (its own subjects and streams) that lives as long as the scope. */
@@ -242,6 +243,32 @@ export const busContract = (name: string, makeBus: BusFactory) =>
             const result = yield* Fiber.join(reply)
             expect(result).toMatchObject({ n: 3, worker: "healthy" })
             expect(result.delivery).toBeGreaterThanOrEqual(2)
+          }),
+        ))
+
+      it("gives up on a command that outlasts ackWait on every one of maxDeliver deliveries", () =>
+        run(
+          Effect.gen(function* () {
+            const bus = yield* makeBus({ maxDeliver: 2 })
+            let deliveries = 0
+            for (const _ of [1, 2]) {
+              yield* bus.serve({
+                group: "adders",
+                ackWait: 500,
+                concurrency: 1,
+                handlers: [
+                  handler(Add, () =>
+                    Effect.andThen(
+                      Effect.sync(() => deliveries++),
+                      Effect.never,
+                    ),
+                  ),
+                ],
+              })
+            }
+            const error = yield* Effect.flip(bus.send(Add, { n: 1 }, { meta: meta(), timeout: 3_000 }))
+            expect(error._tag).toBe("BusTimeout")
+            expect(deliveries).toBe(2)
           }),
         ))
 
