@@ -85,34 +85,26 @@ const base = <K extends Kind>(kind: K, capability: string, name: string, version
   type: `${capability}.${name}`,
 })
 
+const rpc =
+  <K extends "command" | "query">(kind: K, capability: string) =>
+  <
+    Name extends string,
+    Payload extends Schema.Top,
+    Success extends Schema.Top,
+    const Errors extends ReadonlyArray<ErrorSchema>,
+  >(
+    options: RpcOptions<Name, Payload, Success, Errors>,
+  ): Rpc<K, Name, Payload, Success, Errors> => ({
+    ...options,
+    ...base(kind, capability, options.name, options.version ?? 1),
+    name: options.name,
+    kind,
+  })
+
 /** The constructors of one capability's contracts, so every subject of the capability shares its prefix. */
 export const capability = (capability: string) => ({
-  command: <
-    Name extends string,
-    Payload extends Schema.Top,
-    Success extends Schema.Top,
-    const Errors extends ReadonlyArray<ErrorSchema>,
-  >(
-    options: RpcOptions<Name, Payload, Success, Errors>,
-  ): Command<Name, Payload, Success, Errors> => ({
-    ...options,
-    ...base("command", capability, options.name, options.version ?? 1),
-    name: options.name,
-    kind: "command",
-  }),
-  query: <
-    Name extends string,
-    Payload extends Schema.Top,
-    Success extends Schema.Top,
-    const Errors extends ReadonlyArray<ErrorSchema>,
-  >(
-    options: RpcOptions<Name, Payload, Success, Errors>,
-  ): Query<Name, Payload, Success, Errors> => ({
-    ...options,
-    ...base("query", capability, options.name, options.version ?? 1),
-    name: options.name,
-    kind: "query",
-  }),
+  command: rpc("command", capability),
+  query: rpc("query", capability),
   event: <Name extends string, Payload extends Schema.Top>(options: {
     readonly name: Name
     readonly payload: Payload

@@ -1,5 +1,5 @@
 // The `reactor` command as a user runs it: size 1 with no configuration at all, and its other commands.
-import { execFile, spawn } from "node:child_process"
+import { execFile } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -7,7 +7,7 @@ import { join } from "node:path"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { packageRoot } from "../../platform/paths.ts"
-import { type ReactorProcess, stopProcess } from "../support/reactor.ts"
+import { listeningPort, type ReactorProcess, spawnRole, stopProcess } from "../support/reactor.ts"
 import { supabaseClient } from "../support/supabase.ts"
 
 const bin = join(packageRoot, "bin", "reactor.js")
@@ -24,25 +24,14 @@ const reactor = (args: ReadonlyArray<string>, env: Record<string, string>) =>
   )
 
 const start = async (env: Record<string, string>): Promise<ReactorProcess & { url: string }> => {
-  let output = ""
-  const child = spawn(process.execPath, [bin, "start"], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  })
-  child.stdout!.on("data", (d) => {
-    output += d.toString()
-  })
-  child.stderr!.on("data", (d) => {
-    output += d.toString()
-  })
+  const started = spawnRole("all", env)
   const deadline = Date.now() + 60_000
-  while (!/service_role key: \S+/.test(output)) {
-    if (child.exitCode !== null) throw new Error(`reactor start exited:\n${output}`)
-    if (Date.now() > deadline) throw new Error(`reactor start did not come up:\n${output}`)
+  while (!/service_role key: \S+/.test(started.output())) {
+    if (started.child.exitCode !== null) throw new Error(`reactor start exited:\n${started.output()}`)
+    if (Date.now() > deadline) throw new Error(`reactor start did not come up:\n${started.output()}`)
     await new Promise((r) => setTimeout(r, 50))
   }
-  const port = /listening on http:\/\/[^:]+:(\d+)/.exec(output)![1]
-  return { role: "all", child, output: () => output, url: `http://127.0.0.1:${port}` }
+  return { ...started, url: `http://127.0.0.1:${listeningPort(started)}` }
 }
 
 const keysIn = (text: string) => ({

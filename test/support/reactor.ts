@@ -53,7 +53,8 @@ const waitFor = async (check: () => boolean | Promise<boolean>, what: string, ti
   throw new Error(`timed out waiting for ${what}`)
 }
 
-const spawnRole = (role: string, env: Record<string, string>): ReactorProcess => {
+/** `reactor start --role <role>` as its own process, its output collected. */
+export const spawnRole = (role: string, env: Record<string, string>): ReactorProcess => {
   let output = ""
   const child = spawn(process.execPath, [bin, "start", "--role", role], {
     env: { ...process.env, ...env },
@@ -68,7 +69,7 @@ const spawnRole = (role: string, env: Record<string, string>): ReactorProcess =>
   return { role, child, output: () => output }
 }
 
-const listeningPort = (process: ReactorProcess) =>
+export const listeningPort = (process: ReactorProcess) =>
   /listening on http:\/\/[^:]+:(\d+)/.exec(process.output())?.[1]
 
 export const stopProcess = async (process: ReactorProcess, signal: NodeJS.Signals = "SIGTERM") => {

@@ -4,17 +4,14 @@ import { Bus } from "../../../bus/Bus.ts"
 import * as Auth from "../../../contracts/auth.ts"
 import { ValidationFailed } from "../../../contracts/errors.ts"
 import { empty } from "../../http/HttpResponse.ts"
-import { route } from "../../Route.ts"
-import { commandOptions, signedIn } from "./request.ts"
+import { commandOptions, gotrueRoute, signedIn } from "./request.ts"
 
 const scopes = ["global", "local", "others"] as const
 
 export const logout = (timeout: number) =>
-  route({
+  gotrueRoute({
     method: "post",
     path: "/auth/v1/logout",
-    protocol: "gotrue",
-    apiKey: true,
     body: "none",
     handle: (request) =>
       Effect.gen(function* () {

@@ -6,6 +6,7 @@ import type { JsonObject } from "../../../contracts/shared.ts"
 import { BadJwt, NoAuthorization, RateLimited } from "../../http/GatewayError.ts"
 import { bearer, type HttpRequest } from "../../http/HttpRequest.ts"
 import type { Limit } from "../../RateLimiter.ts"
+import { type Route, route } from "../../Route.ts"
 import { AuthGateway } from "./AuthGateway.ts"
 
 export const body = (request: HttpRequest): Record<string, unknown> =>
@@ -85,3 +86,7 @@ export const signedIn = (request: HttpRequest) =>
     }
     return { userId: claims.sub, sessionId: (session as string | undefined) ?? null, claims }
   })
+
+/** A route of the GoTrue surface: behind the API key, its errors in GoTrue's shape. */
+export const gotrueRoute = <R>(definition: Omit<Route<R>, "protocol" | "apiKey">): Route<R> =>
+  route({ ...definition, protocol: "gotrue", apiKey: true })

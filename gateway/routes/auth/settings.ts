@@ -1,8 +1,8 @@
 // GET /auth/v1/settings: which sign-in methods this Reactor offers, in GoTrue's shape.
 import { Effect } from "effect"
 import { json } from "../../http/HttpResponse.ts"
-import { route } from "../../Route.ts"
 import { AuthGateway } from "./AuthGateway.ts"
+import { gotrueRoute } from "./request.ts"
 
 const providers = [
   "apple",
@@ -31,11 +31,9 @@ const providers = [
   "zoom",
 ]
 
-export const settings = route({
+export const settings = gotrueRoute({
   method: "get",
   path: "/auth/v1/settings",
-  protocol: "gotrue",
-  apiKey: true,
   body: "none",
   handle: () =>
     Effect.gen(function* () {

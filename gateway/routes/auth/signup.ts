@@ -4,15 +4,12 @@ import { Bus } from "../../../bus/Bus.ts"
 import * as Auth from "../../../contracts/auth.ts"
 import { ValidationFailed } from "../../../contracts/errors.ts"
 import { json } from "../../http/HttpResponse.ts"
-import { route } from "../../Route.ts"
-import { body, commandOptions, object, rateLimit, text } from "./request.ts"
+import { body, commandOptions, gotrueRoute, object, rateLimit, text } from "./request.ts"
 
 export const signup = (timeout: number) =>
-  route({
+  gotrueRoute({
     method: "post",
     path: "/auth/v1/signup",
-    protocol: "gotrue",
-    apiKey: true,
     body: "json",
     handle: (request) =>
       Effect.gen(function* () {

@@ -5,15 +5,12 @@ import * as Auth from "../../../contracts/auth.ts"
 import { ValidationFailed } from "../../../contracts/errors.ts"
 import { UnsupportedGrantType } from "../../http/GatewayError.ts"
 import { json } from "../../http/HttpResponse.ts"
-import { route } from "../../Route.ts"
-import { body, commandOptions, rateLimit, text } from "./request.ts"
+import { body, commandOptions, gotrueRoute, rateLimit, text } from "./request.ts"
 
 export const token = (timeout: number) =>
-  route({
+  gotrueRoute({
     method: "post",
     path: "/auth/v1/token",
-    protocol: "gotrue",
-    apiKey: true,
     body: "json",
     handle: (request) =>
       Effect.gen(function* () {

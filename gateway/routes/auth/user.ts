@@ -3,15 +3,12 @@ import { Effect } from "effect"
 import { Bus } from "../../../bus/Bus.ts"
 import * as Auth from "../../../contracts/auth.ts"
 import { json } from "../../http/HttpResponse.ts"
-import { route } from "../../Route.ts"
-import { body, commandOptions, object, rateLimit, signedIn, text } from "./request.ts"
+import { body, commandOptions, gotrueRoute, object, rateLimit, signedIn, text } from "./request.ts"
 
 export const getUser = (timeout: number) =>
-  route({
+  gotrueRoute({
     method: "get",
     path: "/auth/v1/user",
-    protocol: "gotrue",
-    apiKey: true,
     body: "none",
     handle: (request) =>
       Effect.gen(function* () {
@@ -29,11 +26,9 @@ export const getUser = (timeout: number) =>
   })
 
 export const updateUser = (timeout: number) =>
-  route({
+  gotrueRoute({
     method: "put",
     path: "/auth/v1/user",
-    protocol: "gotrue",
-    apiKey: true,
     body: "json",
     handle: (request) =>
       Effect.gen(function* () {

@@ -3,10 +3,9 @@ import { Effect } from "effect"
 import { handler } from "../../../bus/Bus.ts"
 import * as Auth from "../../../contracts/auth.ts"
 import { transact } from "../../../platform/eventlog/CommandTransaction.ts"
-import { newEvent } from "../../../platform/eventlog/EventStore.ts"
-import * as Projections from "../Projections.ts"
 import * as Repository from "../Repository.ts"
-import { infrastructureDies, services, sessionStream } from "./common.ts"
+import { infrastructureDies, services } from "./common.ts"
+import { prepareEndSessions } from "./endSessions.ts"
 
 export const SignOut = Effect.gen(function* () {
   const { postgres } = yield* services
@@ -21,18 +20,8 @@ export const SignOut = Effect.gen(function* () {
               ? id === payload.session_id
               : id !== payload.session_id,
         )
-        const versions = yield* Effect.forEach(ending, (id) => tx.streamVersion(sessionStream(id)))
-        const at = new Date().toISOString()
-        for (const [i, id] of ending.entries()) {
-          const revoked = newEvent(Auth.SessionRevoked, {
-            session_id: id,
-            user_id: payload.user_id,
-            reason: "logout",
-            at,
-          })
-          yield* tx.append(sessionStream(id), versions[i]!, [revoked])
-          yield* Projections.apply(tx, revoked)
-        }
+        const endSessions = yield* prepareEndSessions(tx, payload.user_id, ending, "logout")
+        yield* endSessions(new Date().toISOString())
         return {}
       }),
     ).pipe(infrastructureDies),

@@ -10,7 +10,8 @@ import { checkEmail, checkPassword } from "../decide/credentials.ts"
 import * as Passwords from "../Passwords.ts"
 import * as Projections from "../Projections.ts"
 import * as Repository from "../Repository.ts"
-import { infrastructureDies, services, sessionStream, userStream } from "./common.ts"
+import { infrastructureDies, services, userStream } from "./common.ts"
+import { prepareEndSessions } from "./endSessions.ts"
 
 /** GoTrue merges new metadata into the old; a key set to null is removed. */
 const mergeMetadata = (current: JsonObject, update: JsonObject): JsonObject => {
@@ -69,10 +70,8 @@ export const UpdateUser = Effect.gen(function* () {
             passwordHash === undefined
               ? []
               : (yield* Repository.sessionIdsOfUser(tx, user.id)).filter((id) => id !== session.id)
-          // Every stream's version is read before the first append (see docs/architecture.md).
-          const otherVersions = yield* Effect.forEach(otherSessions, (id) =>
-            tx.streamVersion(sessionStream(id)),
-          )
+          // A new password ends every other session, as GoTrue does; read now, written below.
+          const endOtherSessions = yield* prepareEndSessions(tx, user.id, otherSessions, "password_changed")
           const at = new Date().toISOString()
           const changes: Array<NewEvent> = []
           const taken =
@@ -101,17 +100,7 @@ export const UpdateUser = Effect.gen(function* () {
               () => Effect.fail(new Auth.EmailExists()),
             ),
           )
-          // A new password ends every other session, as GoTrue does.
-          for (const [i, id] of otherSessions.entries()) {
-            const revoked = newEvent(Auth.SessionRevoked, {
-              session_id: id,
-              user_id: user.id,
-              reason: "password_changed",
-              at,
-            })
-            yield* tx.append(sessionStream(id), otherVersions[i]!, [revoked])
-            yield* Projections.apply(tx, revoked)
-          }
+          yield* endOtherSessions(at)
           return yield* Repository.render(tx, (yield* Repository.userById(tx, user.id))!)
         }),
       )
