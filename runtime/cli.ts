@@ -3,11 +3,10 @@ import { parseArgs } from "node:util"
 import { Cause, Effect, Exit, Fiber, type Scope } from "effect"
 import { type Config, load } from "../platform/config/Config.ts"
 import { apiKey } from "../platform/jwt/Jwt.ts"
-import { migrate } from "../platform/migrate/Migrations.ts"
 import { doctor } from "./doctor.ts"
 import { type RoleName, roleNames } from "./roles.ts"
 import { jwtSecret } from "./secrets.ts"
-import { database, run } from "./start.ts"
+import { database, migrateAll, run } from "./start.ts"
 
 const usage = `reactor — a backend for apps: Auth, Data, Storage, Functions, Jobs and Sites on one HTTP surface
 
@@ -93,7 +92,7 @@ const main = async () => {
     }
     case "migrate": {
       const config = await loadConfig()
-      const applied = await runCommand(Effect.flatMap(database(config), ({ url }) => migrate({ url })))
+      const applied = await runCommand(Effect.flatMap(database(config), ({ url }) => migrateAll(config, url)))
       process.stdout.write(
         applied.length === 0 ? "the database is up to date\n" : `applied: ${applied.join(", ")}\n`,
       )

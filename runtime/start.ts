@@ -3,7 +3,7 @@
 import { Data, Effect, Layer } from "effect"
 import * as MemoryBus from "../bus/MemoryBus.ts"
 import { type Config, ReactorConfig } from "../platform/config/Config.ts"
-import { migrate } from "../platform/migrate/Migrations.ts"
+import { migrate, migrateApp } from "../platform/migrate/Migrations.ts"
 import * as Embedded from "../platform/postgres/Embedded.ts"
 import * as Postgres from "../platform/postgres/Postgres.ts"
 import { type OnListening, type RoleName, role } from "./roles.ts"
@@ -18,6 +18,17 @@ export const database = (config: Config) =>
     : Embedded.start({ dataDir: config.server.data_dir, port: config.database.embedded_port }).pipe(
         Effect.map((cluster) => ({ url: cluster.url, embedded: true })),
       )
+
+/** Reactor's migrations, then the app's (named "app/<name>" in what is reported). */
+export const migrateAll = (config: Config, url: string) =>
+  Effect.gen(function* () {
+    const platform = yield* migrate({ url })
+    const app =
+      config.database.app_migrations === ""
+        ? []
+        : yield* migrateApp({ url, dir: config.database.app_migrations })
+    return [...platform, ...app.map((name) => `app/${name}`)]
+  })
 
 export const busLayer = (config: Config) =>
   config.bus.url === ""
@@ -68,7 +79,7 @@ export const run = (loaded: Config, options: StartOptions) =>
     }
     const config = withSecret(loaded, yield* jwtSecret(loaded, fleet))
     const { url } = yield* database(config)
-    const applied = yield* migrate({ url })
+    const applied = yield* migrateAll(config, url)
     if (applied.length > 0) yield* Effect.logInfo(`migrations applied: ${applied.join(", ")}`)
     const platform = Layer.mergeAll(Postgres.layer(url), busLayer(config)).pipe(
       Layer.provideMerge(Layer.succeed(ReactorConfig, config)),

@@ -113,6 +113,10 @@ export const sections = {
       "Postgres to use. Empty: run an embedded Postgres under data_dir (size 1).",
     ),
     pool_size: integer(10, 1, "Connections each process keeps to Postgres."),
+    app_migrations: string(
+      "",
+      "Folder of the app's own migrations (00001_name/index.sql, …), applied at start and by `reactor migrate`, tracked apart from Reactor's.",
+    ),
     embedded_port: integer(0, 0, "Port of the embedded Postgres on 127.0.0.1; 0 picks a free one."),
   },
   admin: {

@@ -1,8 +1,11 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Effect } from "effect"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createTestDatabase, type TestDatabase } from "../../test/support/database.ts"
-import { migrate } from "./Migrations.ts"
+import { migrate, migrateApp } from "./Migrations.ts"
 
 describe("platform migrations", () => {
   let db: TestDatabase
@@ -42,5 +45,62 @@ describe("platform migrations", () => {
       Effect.flip(migrate({ url: "postgres://nobody:x@127.0.0.1:1/none" })),
     )
     expect(error._tag).toBe("MigrationError")
+  })
+})
+
+describe("the app's own migrations", () => {
+  let db: TestDatabase
+  let dir: string
+  beforeAll(async () => {
+    db = await createTestDatabase()
+    await Effect.runPromise(migrate({ url: db.url }))
+    dir = mkdtempSync(join(tmpdir(), "app-migrations-"))
+    mkdirSync(join(dir, "00001_todos"))
+    writeFileSync(
+      join(dir, "00001_todos", "index.sql"),
+      "create table todos (id serial primary key, title text not null);",
+    )
+    writeFileSync(
+      join(dir, "00002_done.sql"),
+      "alter table todos add column done boolean not null default false;",
+    )
+  })
+  afterAll(() => db.drop())
+
+  const query = async (text: string) => {
+    const client = new pg.Client(db.url)
+    await client.connect()
+    try {
+      return (await client.query(text)).rows
+    } finally {
+      await client.end()
+    }
+  }
+
+  it("create the app's tables where its SQL says, tracked apart from Reactor's", async () => {
+    expect(await Effect.runPromise(migrateApp({ url: db.url, dir }))).toEqual(["todos", "done"])
+    expect(
+      await query(
+        "select column_name from information_schema.columns where table_schema = 'public' and table_name = 'todos' order by 1",
+      ),
+    ).toEqual([{ column_name: "done" }, { column_name: "id" }, { column_name: "title" }])
+    expect(await query("select migration_id, name from reactor_app.migrations order by 1")).toEqual([
+      { migration_id: 1, name: "todos" },
+      { migration_id: 2, name: "done" },
+    ])
+    expect((await query("select count(*)::int as n from reactor.migrations"))[0]).toEqual({ n: 2 })
+  })
+
+  it("apply only what is new", async () => {
+    expect(await Effect.runPromise(migrateApp({ url: db.url, dir }))).toEqual([])
+    writeFileSync(join(dir, "00003_tags.sql"), "create table tags (name text primary key);")
+    expect(await Effect.runPromise(migrateApp({ url: db.url, dir }))).toEqual(["tags"])
+  })
+
+  it("leave the database as it was when one fails, and say why", async () => {
+    writeFileSync(join(dir, "00004_broken.sql"), "create table half (id int); select no_such_function();")
+    const error = await Effect.runPromise(Effect.flip(migrateApp({ url: db.url, dir })))
+    expect(error.message).toContain("no_such_function")
+    expect(await query("select to_regclass('public.half') as t")).toEqual([{ t: null }])
   })
 })
