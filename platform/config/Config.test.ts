@@ -1,12 +1,23 @@
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Redacted } from "effect"
-import { describe, expect, it } from "vitest"
+import { afterAll, describe, expect, it } from "vitest"
 import { type ConfigError, envName, load } from "./Config.ts"
 
+const made: Array<string> = []
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true })
+})
+
+const tempDir = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  made.push(dir)
+  return dir
+}
+
 const withToml = (toml: string) => {
-  const dir = mkdtempSync(join(tmpdir(), "reactor-config-"))
+  const dir = tempDir("reactor-config-")
   writeFileSync(join(dir, "Reactor.toml"), toml)
   return dir
 }
@@ -16,9 +27,7 @@ const problems = (options: Parameters<typeof load>[0]) =>
 
 describe("loading configuration", () => {
   it("runs size 1 with no file and no environment", async () => {
-    const config = await Effect.runPromise(
-      load({ env: {}, cwd: mkdtempSync(join(tmpdir(), "reactor-empty-")) }),
-    )
+    const config = await Effect.runPromise(load({ env: {}, cwd: tempDir("reactor-empty-") }))
     expect(config.server.bind).toBe("127.0.0.1:8000")
     expect(config.database.url).toBe("")
     expect(config.bus.url).toBe("")

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
@@ -65,7 +65,10 @@ describe("the app's own migrations", () => {
       "alter table todos add column done boolean not null default false;",
     )
   })
-  afterAll(() => db.drop())
+  afterAll(async () => {
+    await db.drop()
+    rmSync(dir, { recursive: true, force: true })
+  })
 
   const query = async (text: string) => {
     const client = new pg.Client(db.url)
