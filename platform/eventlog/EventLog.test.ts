@@ -96,6 +96,39 @@ describe("the event store", () => {
     })
   })
 
+  it("orders followers by transaction id as a number, not as text", async () => {
+    const fresh = await createTestDatabase()
+    try {
+      await run(migrate({ url: fresh.url }))
+      const client = new pg.Client(fresh.url)
+      await client.connect()
+      // Two old transactions whose ids have different numbers of digits: 12 sorts before 7 as text.
+      for (const [stream, tx] of [
+        ["first", 7],
+        ["second", 12],
+      ] as const) {
+        await client.query(
+          `insert into reactor.events (stream_id, stream_version, event_id, type, version, data, transaction_id)
+           values ($1, 1, gen_random_uuid(), 'ledger.Deposited', 1, '{"amount":1}', $2::text::xid8)`,
+          [stream, tx],
+        )
+      }
+      await client.end()
+      const scope = Effect.runSync(Scope.make())
+      const other = await run(Scope.provide(Postgres.make(fresh.url, 1), scope))
+      const read = await run(readAfter(other, LogCursor.start, 10))
+      expect(read.map((e) => [e.streamId, e.transactionId])).toEqual([
+        ["first", 7n],
+        ["second", 12n],
+      ])
+      const afterFirst = await run(readAfter(other, EventStore.cursorOf(read[0]!), 10))
+      expect(afterFirst.map((e) => e.streamId)).toEqual(["second"])
+      await run(Scope.close(scope, Exit.void))
+    } finally {
+      await fresh.drop()
+    }
+  })
+
   it("never lets a follower skip a transaction that commits after a later one", async () => {
     const before = await run(readAfter(postgres, LogCursor.start, 10_000))
     const cursor = before.length === 0 ? LogCursor.start : EventStore.cursorOf(before.at(-1)!)

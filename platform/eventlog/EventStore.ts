@@ -70,6 +70,10 @@ export interface EventRow {
   readonly recorded_at: Date
 }
 
+/**
+ * Selects transaction_id as text (a bigint overflows JS numbers), under its own name: so ORDER BY
+ * must name events.transaction_id, or it sorts the text ("1000" before "997").
+ */
 export const eventColumns =
   "position, transaction_id::text, stream_id, stream_version, event_id, type, version, data, metadata, recorded_at"
 

@@ -16,7 +16,7 @@ export const readAfter = (
       text: `select ${eventColumns} from reactor.events
              where (transaction_id, position) > ($1::text::xid8, $2::bigint)
                and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-             order by transaction_id, position
+             order by events.transaction_id, events.position
              limit $3`,
       values: [cursor.transactionId.toString(), cursor.position.toString(), limit],
     })

@@ -24,7 +24,7 @@ export const rebuild = <E>(
         const { rows } = yield* tx.query<EventRow>(
           `select ${eventColumns} from reactor.events
            where (transaction_id, position) > ($1::text::xid8, $2::bigint)
-           order by transaction_id, position limit $3`,
+           order by events.transaction_id, events.position limit $3`,
           [after.transactionId, after.position, batchSize],
         )
         for (const row of rows) {

