@@ -21,6 +21,7 @@ import {
   dist,
   machine,
   median,
+  paired,
   postgresPids,
   rssMiB,
   startNatsServer,
@@ -29,7 +30,8 @@ import {
 } from "./support.ts"
 
 const tmp = join(packageRoot, "bench", ".tmp")
-const seconds = Number(process.env["BENCH_SECONDS"] ?? 8)
+const seconds = Number(process.env["BENCH_SECONDS"] ?? 5)
+const rounds = Number(process.env["BENCH_ROUNDS"] ?? 5)
 const adminToken = randomBytes(16).toString("hex")
 const secret = randomBytes(32).toString("base64url")
 const log = (line: string) => process.stdout.write(`${line}\n`)
@@ -87,25 +89,27 @@ const echoUrl = (port: number) => `http://127.0.0.1:${port}/_admin/echo?message=
 const adminHeaders = { authorization: `Bearer ${adminToken}` }
 
 const httpPaths = async (clusterUrl: string, nats: { url: string }) => {
-  log("HTTP request path (wrk, 1 thread, 64 connections)")
+  log(`HTTP request path (wrk, 1 thread, 64 connections; floor and workload alternated ${rounds} times)`)
   const rawPort = await Embedded.freePort()
   const raw = await startNode([dist("bench", "floors", "rawUws.js"), String(rawPort)], { ready: /listening/ })
-  const floor = wrk(`http://127.0.0.1:${rawPort}/`, { seconds })
+  const single = await startReactor("all", reactorEnv(await createDatabase(clusterUrl, "bench_single")))
+  const memory = paired(
+    rounds,
+    () => wrk(`http://127.0.0.1:${rawPort}/`, { seconds }),
+    () => wrk(echoUrl(portOf(single)), { seconds, headers: adminHeaders }),
+  )
   await raw.stop()
   record({
     workload: "(a) raw uWS hello",
-    result: `${floor.requestsPerSecond.toFixed(0)} req/s, p99 ${floor.p99Ms} ms`,
+    result: `${memory.floor.requestsPerSecond.toFixed(0)} req/s, p99 ${memory.floor.p99Ms} ms`,
   })
-
-  const single = await startReactor("all", reactorEnv(await createDatabase(clusterUrl, "bench_single")))
-  const memory = wrk(echoUrl(portOf(single)), { seconds, headers: adminHeaders })
   record({
     workload: "(b) gateway → in-memory bus → echo handler",
-    result: `${memory.requestsPerSecond.toFixed(0)} req/s, p99 ${memory.p99Ms} ms, ${memory.errors} errors`,
+    result: `${memory.workload.requestsPerSecond.toFixed(0)} req/s, p99 ${memory.workload.p99Ms} ms, ${memory.workload.errors} errors`,
     floor: "raw uWS",
-    ratio: memory.requestsPerSecond / floor.requestsPerSecond,
+    ratio: memory.ratio,
     target: "≥ 0.5",
-    met: memory.requestsPerSecond / floor.requestsPerSecond >= 0.5,
+    met: memory.ratio >= 0.5,
   })
 
   const responder = await startNode([dist("bench", "floors", "rawNatsResponder.js"), nats.url], {
@@ -115,35 +119,37 @@ const httpPaths = async (clusterUrl: string, nats: { url: string }) => {
   const rawNats = await startNode([dist("bench", "floors", "rawUwsNats.js"), String(natsPort), nats.url], {
     ready: /listening/,
   })
-  const natsFloor = wrk(`http://127.0.0.1:${natsPort}/`, { seconds })
-  await rawNats.stop()
-  await responder.stop()
-  record({
-    workload: "(c0) raw uWS → NATS request → raw responder process",
-    result: `${natsFloor.requestsPerSecond.toFixed(0)} req/s, p99 ${natsFloor.p99Ms} ms`,
-  })
-
   const fleetEnv = reactorEnv(await createDatabase(clusterUrl, "bench_fleet"), {
     REACTOR_BUS_URL: nats.url,
     REACTOR_BUS_PREFIX: "bench",
   })
   const worker = await startReactor("auth", fleetEnv)
   const gateway = await startReactor("gateway", fleetEnv)
-  const jetstream = wrk(echoUrl(portOf(gateway)), { seconds, headers: adminHeaders })
+  const fleet = paired(
+    rounds,
+    () => wrk(`http://127.0.0.1:${natsPort}/`, { seconds }),
+    () => wrk(echoUrl(portOf(gateway)), { seconds, headers: adminHeaders }),
+  )
+  await rawNats.stop()
+  await responder.stop()
+  await gateway.stop()
+  await worker.stop()
+  record({
+    workload: "(c0) raw uWS → NATS request → raw responder process",
+    result: `${fleet.floor.requestsPerSecond.toFixed(0)} req/s, p99 ${fleet.floor.p99Ms} ms`,
+  })
   record({
     workload: "(c) gateway → NATS bus → echo worker process",
-    result: `${jetstream.requestsPerSecond.toFixed(0)} req/s, p99 ${jetstream.p99Ms} ms, ${jetstream.errors} errors`,
+    result: `${fleet.workload.requestsPerSecond.toFixed(0)} req/s, p99 ${fleet.workload.p99Ms} ms, ${fleet.workload.errors} errors`,
     floor: "raw uWS→NATS→responder",
-    ratio: jetstream.requestsPerSecond / natsFloor.requestsPerSecond,
+    ratio: fleet.ratio,
   })
   rows.push({
     workload: "(c) against (a)",
     result: "",
     floor: "raw uWS",
-    ratio: jetstream.requestsPerSecond / floor.requestsPerSecond,
+    ratio: fleet.workload.requestsPerSecond / memory.floor.requestsPerSecond,
   })
-  await gateway.stop()
-  await worker.stop()
   return single
 }
 
@@ -284,7 +290,7 @@ const report = (info: ReturnType<typeof machine>) => {
         `| ${r.workload} | ${r.result} | ${r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}× ${r.floor}`} | ${r.target === undefined ? "" : `${r.target} ${r.met ? "✓" : "✗"}`} |`,
     ),
   ].join("\n")
-  const markdown = `# Benchmark run ${date}\n\nMachine: ${info.cpu}, ${info.cores} cores, ${info.memoryGiB} GiB, Linux ${info.kernel}, Node ${info.node}, ${info.natsServer}, ${info.wrk}.\nLoad generator and servers share the cores; compare ratios, not absolute numbers. Each HTTP figure: wrk, 1 thread, 64 connections, ${seconds} s after a 2 s warm-up.\n\n${table}\n`
+  const markdown = `# Benchmark run ${date}\n\nMachine: ${info.cpu}, ${info.cores} cores, ${info.memoryGiB} GiB, Linux ${info.kernel}, Node ${info.node}, ${info.natsServer}, ${info.wrk}.\nLoad generator and servers share the cores; compare ratios, not absolute numbers. Each HTTP figure: wrk, 1 thread, 64 connections, ${seconds} s after a 2 s warm-up; a floor and its workload are run alternately ${rounds} times, and the figures are the medians (ratio: median of the back-to-back pairs' ratios).\n\n${table}\n`
   const dir = join(packageRoot, "bench", "results")
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, "latest.md"), markdown)

@@ -187,3 +187,33 @@ export const startNatsServer = async (storeDir: string) => {
     },
   }
 }
+
+export interface Paired {
+  readonly floor: WrkResult
+  readonly workload: WrkResult
+  /** Median over rounds of workload/floor, each pair measured back to back. */
+  readonly ratio: number
+  readonly rounds: number
+}
+
+/**
+ * Measures a floor and a workload alternately, round after round. This machine's speed drifts by
+ * more than 10% from minute to minute; paired runs back to back see the same drift, so the median
+ * of their ratios says how the two compare, which one run of each does not.
+ */
+export const paired = (rounds: number, floor: () => WrkResult, workload: () => WrkResult): Paired => {
+  const floors: Array<WrkResult> = []
+  const workloads: Array<WrkResult> = []
+  for (let i = 0; i < rounds; i++) {
+    floors.push(floor())
+    workloads.push(workload())
+  }
+  const byRate = (results: Array<WrkResult>) =>
+    [...results].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond)[Math.floor(results.length / 2)]!
+  return {
+    floor: byRate(floors),
+    workload: byRate(workloads),
+    ratio: median(workloads.map((w, i) => w.requestsPerSecond / floors[i]!.requestsPerSecond)),
+    rounds,
+  }
+}

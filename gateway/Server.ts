@@ -98,6 +98,21 @@ const protocolOf = (path: string): Protocol =>
 
 const parameterCount = (pattern: string) => pattern.split("/").filter((part) => part.startsWith(":")).length
 const noBody = Buffer.alloc(0)
+
+const methodNames = new Map(
+  ["get", "head", "post", "put", "patch", "delete", "options"].map((m) => [m, m.toUpperCase()]),
+)
+
+// One collector for every request (uWS calls it synchronously), instead of a closure per request.
+let collecting = new Map<string, string>()
+const collectHeader = (name: string, value: string) => {
+  collecting.set(name, value)
+}
+const readHeaders = (req: import("@trufflesuite/uws-js-unofficial").HttpRequest): Map<string, string> => {
+  collecting = new Map()
+  req.forEach(collectHeader)
+  return collecting
+}
 const noParameters: ReadonlyArray<string> = []
 
 export const start = <R>(
@@ -159,12 +174,9 @@ export const start = <R>(
       ) => {
         // uWS frees `req` when this function returns: copy everything now.
         const path = req.getUrl()
-        const method = req.getMethod().toUpperCase()
+        const method = methodNames.get(req.getMethod()) ?? req.getMethod().toUpperCase()
         const rawQuery = req.getQuery() ?? ""
-        const headers = new Map<string, string>()
-        req.forEach((name, value) => {
-          headers.set(name, value)
-        })
+        const headers = readHeaders(req)
         const params =
           route === undefined
             ? []
