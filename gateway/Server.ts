@@ -19,6 +19,7 @@ import type { HttpRequest } from "./http/HttpRequest.ts"
 import { type HttpResponse, json } from "./http/HttpResponse.ts"
 import { IncomingRequest } from "./http/IncomingRequest.ts"
 import { newRequestId, RequestMeta, requestIdOf } from "./http/ids.ts"
+import { QueryParams } from "./http/QueryParams.ts"
 import type { Route } from "./Route.ts"
 import { loadUws, type NativeUwsUnavailable, type Uws } from "./uws.ts"
 
@@ -153,8 +154,9 @@ export const start = <R>(
       origin: string | undefined,
       close = false,
     ) => {
-      res.cork(() => {
-        res.writeStatus(statusLine(response.status))
+      const send = () => {
+        // uWS answers 200 OK unless told otherwise.
+        if (response.status !== 200) res.writeStatus(statusLine(response.status))
         const headers = response.headers
         if (headers !== undefined) for (const name in headers) res.writeHeader(name, headers[name]!)
         // Browsers send Origin on every cross-origin request; without it CORS headers are noise.
@@ -163,10 +165,32 @@ export const start = <R>(
         res.writeHeader("x-request-id", requestId)
         if (response.status === 204 || response.status === 304) res.endWithoutBody(0, draining || close)
         else res.end(response.body ?? "", draining || close)
-      })
+      }
+      // Inside uWS's own handler the socket is corked already; an answer that comes later is
+      // corked here, so its status, headers and body leave in one write.
+      if (dispatching) send()
+      else res.cork(send)
     }
 
+    // True while uWS runs a request handler: answers given then need no cork of their own.
+    let dispatching = false
+
     const handler = (route: Route<R> | undefined, fallback?: RenderableError) => {
+      const handle = answer(route, fallback)
+      return (
+        res: import("@trufflesuite/uws-js-unofficial").HttpResponse,
+        req: import("@trufflesuite/uws-js-unofficial").HttpRequest,
+      ) => {
+        dispatching = true
+        try {
+          handle(res, req)
+        } finally {
+          dispatching = false
+        }
+      }
+    }
+
+    const answer = (route: Route<R> | undefined, fallback?: RenderableError) => {
       const parameters = route === undefined ? 0 : parameterCount(route.path)
       return (
         res: import("@trufflesuite/uws-js-unofficial").HttpResponse,
@@ -244,7 +268,7 @@ export const start = <R>(
           let program = handled
           if (route.apiKey) {
             const key =
-              headers.get("apikey") || (rawQuery === "" ? null : new URLSearchParams(rawQuery).get("apikey"))
+              headers.get("apikey") || (rawQuery === "" ? null : new QueryParams(rawQuery).get("apikey"))
             if (!key) return reply(render(protocol, new MissingApiKey(), request(body, undefined)))
             program = Effect.flatMap(options.verifyApiKey(key), (claims) =>
               claims.role === "anon" || claims.role === "service_role"

@@ -1,11 +1,12 @@
 // A request as route handlers see it: everything uWS gave synchronously, plus the body.
 import type { Meta } from "../../bus/Bus.ts"
+import type { QueryParams } from "./QueryParams.ts"
 
 export interface HttpRequest {
   /** Upper-case method. */
   readonly method: string
   readonly path: string
-  readonly query: URLSearchParams
+  readonly query: QueryParams
   /** Lower-case names. */
   readonly headers: ReadonlyMap<string, string>
   /** Values of the route pattern's `:name` parts, in order. */

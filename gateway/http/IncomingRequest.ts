@@ -2,9 +2,10 @@
 // and client address are computed only when a route asks for them.
 import type { Meta } from "../../bus/Bus.ts"
 import type { HttpRequest } from "./HttpRequest.ts"
+import { QueryParams } from "./QueryParams.ts"
 
 export class IncomingRequest implements HttpRequest {
-  #query: URLSearchParams | undefined
+  #query: QueryParams | undefined
   #ip: string | undefined
 
   constructor(
@@ -20,8 +21,8 @@ export class IncomingRequest implements HttpRequest {
     readonly meta: Required<Meta>,
   ) {}
 
-  get query(): URLSearchParams {
-    this.#query ??= new URLSearchParams(this.rawQuery)
+  get query(): QueryParams {
+    this.#query ??= new QueryParams(this.rawQuery)
     return this.#query
   }
 
