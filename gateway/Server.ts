@@ -242,12 +242,12 @@ export const start = <R>(
         const reply = (response: HttpResponse, close = false) => {
           if (!aborted) write(res, response, requestId, origin, close)
         }
+        /** Answers with `error` in the protocol's shape. */
+        const fail = (error: RenderableError, body: Buffer = noBody, close = false) =>
+          reply(render(protocol, error, request(body, undefined)), close)
 
-        if (route === undefined)
-          return reply(render(protocol, fallback ?? new RouteNotFound(), request(noBody, undefined)))
-        if (draining || inflight >= options.maxInflight) {
-          return reply(render(protocol, new ServerBusy(), request(noBody, undefined)))
-        }
+        if (route === undefined) return fail(fallback ?? new RouteNotFound())
+        if (draining || inflight >= options.maxInflight) return fail(new ServerBusy())
 
         const run = (body: Buffer) => {
           // Checks that need no Effect run synchronously; only the route itself is a fiber.
@@ -259,8 +259,10 @@ export const start = <R>(
               try {
                 parsed = JSON.parse(text)
               } catch (error) {
-                const reason = text.trim() === "" ? "EOF" : (error as Error).message
-                return reply(render(protocol, new BadJson({ reason }), request(body, undefined)))
+                return fail(
+                  new BadJson({ reason: text.trim() === "" ? "EOF" : (error as Error).message }),
+                  body,
+                )
               }
             }
           }
@@ -269,12 +271,14 @@ export const start = <R>(
           if (route.apiKey) {
             const key =
               headers.get("apikey") || (rawQuery === "" ? null : new QueryParams(rawQuery).get("apikey"))
-            if (!key) return reply(render(protocol, new MissingApiKey(), request(body, undefined)))
-            program = Effect.flatMap(options.verifyApiKey(key), (claims) =>
-              claims.role === "anon" || claims.role === "service_role"
-                ? handled
-                : Effect.fail(new InvalidApiKey()),
-            ).pipe(Effect.mapError((error) => (error._tag === "InvalidJwt" ? new InvalidApiKey() : error)))
+            if (!key) return fail(new MissingApiKey(), body)
+            program = Effect.flatMap(
+              Effect.mapError(options.verifyApiKey(key), () => new InvalidApiKey()),
+              (claims) =>
+                claims.role === "anon" || claims.role === "service_role"
+                  ? handled
+                  : Effect.fail(new InvalidApiKey()),
+            )
           }
           inflight++
           const running = runFork(program)
@@ -283,8 +287,7 @@ export const start = <R>(
             inflight--
             if (Exit.isSuccess(exit)) return reply(exit.value)
             const failure = Cause.findErrorOption(exit.cause)
-            if (failure._tag === "Some")
-              return reply(render(protocol, failure.value, request(body, undefined)))
+            if (failure._tag === "Some") return fail(failure.value, body)
             if (Cause.hasInterruptsOnly(exit.cause)) return
             Effect.runFork(
               renderDefect(protocol, Cause.squash(exit.cause), request(body, undefined)),
@@ -294,23 +297,14 @@ export const start = <R>(
 
         if (route.body === "none") return run(noBody)
         const declared = Number(headers.get("content-length") ?? "0")
-        if (declared > options.bodyLimit) {
-          return reply(
-            render(protocol, new BodyTooLarge({ limit: options.bodyLimit }), request(noBody, undefined)),
-            true,
-          )
-        }
+        const tooLarge = () => fail(new BodyTooLarge({ limit: options.bodyLimit }), noBody, true)
+        if (declared > options.bodyLimit) return tooLarge()
         const chunks: Array<Buffer> = []
         let size = 0
         res.onData((chunk, isLast) => {
           if (aborted || size > options.bodyLimit) return
           size += chunk.byteLength
-          if (size > options.bodyLimit) {
-            return reply(
-              render(protocol, new BodyTooLarge({ limit: options.bodyLimit }), request(noBody, undefined)),
-              true,
-            )
-          }
+          if (size > options.bodyLimit) return tooLarge()
           // The chunk's memory belongs to uWS after this callback: copy it.
           chunks.push(Buffer.from(new Uint8Array(chunk)))
           if (isLast) run(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size))

@@ -1,13 +1,12 @@
 // The roles a process can play, as layers over the same platform. `all` is the gateway and every
 // worker in one process — single-process mode is this wiring, not another code path.
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer } from "effect"
 import { Bus } from "../bus/Bus.ts"
 import { AdminGate, layer as adminGateLayer, adminRoutes } from "../gateway/routes/admin/index.ts"
-import { type AuthGateway, layer as authGatewayLayer, authRoutes } from "../gateway/routes/auth/index.ts"
+import { AuthGateway, layer as authGatewayLayer, authRoutes } from "../gateway/routes/auth/index.ts"
 import * as Server from "../gateway/Server.ts"
-import { ReactorConfig } from "../platform/config/Config.ts"
+import { bindAddress, ReactorConfig } from "../platform/config/Config.ts"
 import * as OutboxRelay from "../platform/eventlog/OutboxRelay.ts"
-import { makeVerifier } from "../platform/jwt/Jwt.ts"
 import { Postgres } from "../platform/postgres/Postgres.ts"
 import * as AuthConfig from "../services/auth/Config.ts"
 import * as AuthWorker from "../services/auth/Worker.ts"
@@ -43,7 +42,7 @@ const gateway = (onListening: OnListening) =>
     Effect.gen(function* () {
       const config = yield* ReactorConfig
       const context = yield* Effect.context<Bus | Postgres | AuthGateway | AdminGate>()
-      const [host, port] = splitBind(config.server.bind)
+      const { host, port } = bindAddress(config)
       const timeout = config.server.request_timeout_ms
       const admin = (yield* AdminGate).enabled ? adminRoutes(timeout) : []
       const server = yield* Server.start([...authRoutes(timeout), ...admin], context, {
@@ -55,7 +54,8 @@ const gateway = (onListening: OnListening) =>
         corsOrigins: config.server.cors_origins,
         trustProxy: config.server.trust_proxy,
         allowSlowUws: config.server.allow_slow_uws,
-        verifyApiKey: makeVerifier(Redacted.value(config.auth.jwt_secret)),
+        // One verifier, one cache of verified tokens, for API keys and user tokens alike.
+        verifyApiKey: (yield* AuthGateway).verify,
         ready: Effect.provide(readiness, context),
       })
       // Shutting down: finish what is in flight before the workers and the bus go away.
@@ -87,11 +87,6 @@ const relayFault = (): OutboxRelay.RelayOptions => {
   return wanted === undefined
     ? {}
     : { fault: (point) => void (point === wanted && process.kill(process.pid, "SIGKILL")) }
-}
-
-export const splitBind = (bind: string): [string, number] => {
-  const at = bind.lastIndexOf(":")
-  return [bind.slice(0, at).replace(/^\[|\]$/g, ""), Number(bind.slice(at + 1))]
 }
 
 /** The layer for a role; it needs ReactorConfig, Postgres and Bus. */

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Redacted } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import { type ConfigError, envName, load } from "./Config.ts"
+import { bindAddress, type ConfigError, envName, load } from "./Config.ts"
 
 const made: Array<string> = []
 afterAll(() => {
@@ -111,5 +111,18 @@ describe("loading configuration", () => {
     expect(found).toHaveLength(2)
     expect(found[0]).toContain("postgres://")
     expect(found[1]).toContain("nats://")
+  })
+})
+
+describe("the bind address", () => {
+  const bound = (bind: string) =>
+    Effect.runPromise(load({ env: { REACTOR_SERVER_BIND: bind }, cwd: tempDir("reactor-bind-") })).then(
+      bindAddress,
+    )
+
+  it("splits host and port, IPv6 hosts without their brackets", async () => {
+    expect(await bound("127.0.0.1:8000")).toEqual({ host: "127.0.0.1", port: 8000 })
+    expect(await bound("[::1]:9000")).toEqual({ host: "::1", port: 9000 })
+    expect(await bound("localhost:0")).toEqual({ host: "localhost", port: 0 })
   })
 })

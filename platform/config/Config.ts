@@ -126,4 +126,9 @@ export const load = (options: LoadOptions = {}): Effect.Effect<Config, ConfigErr
 
 export const layer = (options: LoadOptions = {}) => Layer.effect(ReactorConfig, load(options))
 
-export const layerValue = (config: Config) => Layer.succeed(ReactorConfig, config)
+/** server.bind as host and port; an IPv6 host loses its brackets. */
+export const bindAddress = (config: Config): { readonly host: string; readonly port: number } => {
+  const bind = config.server.bind
+  const at = bind.lastIndexOf(":")
+  return { host: bind.slice(0, at).replace(/^\[|\]$/g, ""), port: Number(bind.slice(at + 1)) }
+}

@@ -7,7 +7,7 @@ import pg from "pg"
 import type { BusShape } from "../../bus/Bus.ts"
 import type { PostgresShape } from "../postgres/Postgres.ts"
 import * as Checkpoints from "./Checkpoints.ts"
-import { logPositionOf } from "./EventStore.ts"
+import { cursorOf, logPositionOf } from "./EventStore.ts"
 import { readAfter } from "./Follower.ts"
 import * as LogCursor from "./LogCursor.ts"
 import * as Wakeup from "./Wakeup.ts"
@@ -77,11 +77,18 @@ export const run = (
         ),
         (stop) => Effect.sync(stop),
       )
+      // Until `ms` pass or a commit in this process signals, whichever is first. The canceller only
+      // runs on interruption, so each way out clears the other.
       const sleep = (ms: number) =>
         Effect.callback<void>((resume) => {
           if (notified) return resume(Effect.void)
-          const timer = setTimeout(() => resume(Effect.void), ms)
-          wake = () => resume(Effect.void)
+          const done = () => {
+            clearTimeout(timer)
+            wake = undefined
+            resume(Effect.void)
+          }
+          const timer = setTimeout(done, ms)
+          wake = done
           return Effect.sync(() => {
             clearTimeout(timer)
             wake = undefined
@@ -121,8 +128,7 @@ export const run = (
             })
           }
           options.fault?.("after-publish", events.length)
-          const last = events.at(-1)!
-          cursor = { transactionId: last.transactionId, position: last.position }
+          cursor = cursorOf(events.at(-1)!)
           yield* Checkpoints.save(postgres, checkpointName, cursor)
         }
         if (Date.now() - lastCleanup > 60_000) {

@@ -30,11 +30,6 @@ export interface PostgresShape extends Tx {
   readonly transaction: <A, E, R>(
     body: (tx: Tx) => Effect.Effect<A, E, R>,
   ) => Effect.Effect<A, E | PgError, R>
-  /** Calls `onNotify` for each NOTIFY on `channel` until the scope closes; reconnects by itself. */
-  readonly listen: (
-    channel: string,
-    onNotify: (payload: string) => void,
-  ) => Effect.Effect<void, never, Scope.Scope>
   readonly pool: pg.Pool
   readonly url: string
 }
@@ -95,42 +90,7 @@ export const make = (url: string, poolSize: number): Effect.Effect<PostgresShape
           Effect.sync(() => client.release(exit._tag === "Failure" ? true : undefined)),
       )
 
-    const listen: PostgresShape["listen"] = (channel, onNotify) =>
-      Effect.gen(function* () {
-        let stopped = false
-        let client: pg.Client | undefined
-        const connect = async (): Promise<void> => {
-          while (!stopped) {
-            const c = new pg.Client({ connectionString: url })
-            try {
-              c.on("error", () => {})
-              c.on("notification", (n) => onNotify(n.payload ?? ""))
-              c.on("end", () => {
-                if (!stopped) setTimeout(() => void connect(), 200).unref()
-              })
-              await c.connect()
-              await c.query(`listen ${pg.escapeIdentifier(channel)}`)
-              client = c
-              // A notification may have been missed while reconnecting: let the listener look.
-              onNotify("")
-              return
-            } catch {
-              await c.end().catch(() => {})
-              await new Promise((resolve) => setTimeout(resolve, 500).unref())
-            }
-          }
-        }
-        yield* Effect.acquireRelease(
-          Effect.promise(() => connect()),
-          () =>
-            Effect.promise(async () => {
-              stopped = true
-              await client?.end().catch(() => {})
-            }),
-        )
-      })
-
-    return { query: queryOn(pool), transaction, listen, pool, url }
+    return { query: queryOn(pool), transaction, pool, url }
   })
 
 /** The pool for the configured database; the embedded one is started before this layer is built. */

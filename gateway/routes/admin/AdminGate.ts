@@ -1,7 +1,7 @@
 // Who may use /_admin: a request with the admin token, from loopback unless admin.allow_remote.
 import { timingSafeEqual } from "node:crypto"
 import { Context, Effect, Layer, Redacted } from "effect"
-import { ReactorConfig } from "../../../platform/config/Config.ts"
+import { bindAddress, ReactorConfig } from "../../../platform/config/Config.ts"
 import { AdminRemote, AdminUnauthorized } from "../../http/GatewayError.ts"
 import { bearer, type HttpRequest } from "../../http/HttpRequest.ts"
 
@@ -47,7 +47,7 @@ export const layer = Layer.effect(
   AdminGate,
   Effect.gen(function* () {
     const config = yield* ReactorConfig
-    const host = config.server.bind.slice(0, config.server.bind.lastIndexOf(":")).replace(/^\[|\]$/g, "")
+    const { host } = bindAddress(config)
     return make({
       token: Redacted.value(config.admin.token),
       allowRemote: config.admin.allow_remote,

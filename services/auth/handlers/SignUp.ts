@@ -9,7 +9,7 @@ import { checkEmail, checkPassword } from "../decide/credentials.ts"
 import * as Passwords from "../Passwords.ts"
 import * as Projections from "../Projections.ts"
 import * as Repository from "../Repository.ts"
-import { infrastructureDies, newId, services, userStream } from "./common.ts"
+import { infrastructureDies, newId, services, userStream, whenEmailTaken } from "./common.ts"
 import { startSession } from "./startSession.ts"
 
 export const SignUp = Effect.gen(function* () {
@@ -67,13 +67,7 @@ export const SignUp = Effect.gen(function* () {
             at: now.toISOString(),
           })
           yield* tx.append(userStream(userId), 0, [signedUp])
-          // Two sign-ups racing for one email: the unique index decides, the loser is told it exists.
-          yield* Projections.apply(tx, signedUp).pipe(
-            Effect.catchIf(
-              (e) => e.code === "23505" && e.constraint === "users_email_key",
-              () => Effect.fail(new Auth.UserAlreadyExists()),
-            ),
-          )
+          yield* Projections.apply(tx, signedUp).pipe(whenEmailTaken(new Auth.UserAlreadyExists()))
           if (!settings.autoconfirm) {
             return {
               user: yield* Repository.render(tx, (yield* Repository.userById(tx, userId))!),

@@ -10,7 +10,7 @@ import { checkEmail, checkPassword } from "../decide/credentials.ts"
 import * as Passwords from "../Passwords.ts"
 import * as Projections from "../Projections.ts"
 import * as Repository from "../Repository.ts"
-import { infrastructureDies, services, userStream } from "./common.ts"
+import { infrastructureDies, services, userStream, whenEmailTaken } from "./common.ts"
 import { prepareEndSessions } from "./endSessions.ts"
 
 /** GoTrue merges new metadata into the old; a key set to null is removed. */
@@ -94,12 +94,7 @@ export const UpdateUser = Effect.gen(function* () {
             )
           }
           yield* tx.append(userStream(user.id), version, changes)
-          yield* Projections.applyAll(tx, changes).pipe(
-            Effect.catchIf(
-              (e) => e.code === "23505" && e.constraint === "users_email_key",
-              () => Effect.fail(new Auth.EmailExists()),
-            ),
-          )
+          yield* Projections.applyAll(tx, changes).pipe(whenEmailTaken(new Auth.EmailExists()))
           yield* endOtherSessions(at)
           return yield* Repository.render(tx, (yield* Repository.userById(tx, user.id))!)
         }),

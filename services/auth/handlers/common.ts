@@ -1,7 +1,7 @@
 // What every auth handler shares: its services, and how infrastructure failures leave it.
 import { randomUUID } from "node:crypto"
 import { Effect } from "effect"
-import { Postgres } from "../../../platform/postgres/Postgres.ts"
+import { type PgError, Postgres } from "../../../platform/postgres/Postgres.ts"
 import { AuthSettings } from "../Config.ts"
 import { sealer } from "../Sealer.ts"
 
@@ -20,6 +20,20 @@ export const infrastructureDies = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       UnknownEvent: (error: unknown) => Effect.die(error),
     } as never),
   ) as Effect.Effect<A, Exclude<E, { readonly _tag: "PgError" | "UnknownEvent" }>, R>
+
+/**
+ * Two writers racing for one email: the projection's unique index decides, and the loser is told
+ * with `error` (the email was free when its decision read it).
+ */
+export const whenEmailTaken =
+  <E>(error: E) =>
+  <A, R>(effect: Effect.Effect<A, PgError, R>) =>
+    effect.pipe(
+      Effect.catchIf(
+        (e) => e.code === "23505" && e.constraint === "users_email_key",
+        () => Effect.fail(error),
+      ),
+    )
 
 export const userStream = (id: string) => `auth.user-${id}`
 export const sessionStream = (id: string) => `auth.session-${id}`
