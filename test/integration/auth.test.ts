@@ -350,6 +350,8 @@ describe.each(topologies)("Auth through supabase-js (%s)", (topology) => {
         const stored = await db.query(
           "select reply::text from reactor.command_log where subject = 'cmd.auth.SignUp.v1'",
         )
+        // Without rows the loop below would check nothing.
+        expect(stored.rows.length).toBeGreaterThan(0)
         for (const row of stored.rows) expect(row.reply).not.toContain(data.session!.refresh_token)
       } finally {
         await db.end()

@@ -108,6 +108,8 @@ describe("a fleet under faults", () => {
        where type = 'auth.UserSignedUp' and data ->> 'email' = any($1) group by 1`,
       [emails],
     )
+    // One UserSignedUp per stored user, and not one more.
+    expect(events.length).toBe(users.length)
     for (const event of events) expect(Number(event.n)).toBe(1)
     const sessions = await query<{ n: string }>(
       reactor.database.url,
