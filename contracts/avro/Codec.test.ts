@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from "node:util"
 import { Arbitrary, Effect, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import { capability } from "../Contract.ts"
+import { capability, type ErrorSchema } from "../Contract.ts"
 import { commonErrors } from "../errors.ts"
 import { catalogues } from "../index.ts"
 import * as Codec from "./Codec.ts"
@@ -73,7 +73,11 @@ describe("the Avro form of every contract", () => {
   })
 
   it("gives every error tag one meaning across all capabilities", () => {
-    const tags = [...commonErrors, ...catalogues.flatMap((c) => c.errors)].map(Codec.tagOf)
+    const errors: ReadonlyArray<ErrorSchema> = [
+      ...commonErrors,
+      ...catalogues.flatMap((c): ReadonlyArray<ErrorSchema> => c.errors),
+    ]
+    const tags = errors.map(Codec.tagOf)
     expect(new Set(tags).size).toBe(tags.length)
   })
 

@@ -297,6 +297,7 @@ const chooser = (branches: ReadonlyArray<Branch>, name: string): ((value: unknow
     )
   }
   const jsType = (b: Branch): string => {
+    if (b.compiled === json) return "json"
     switch (b.compiled.branch) {
       case "null":
         return "null"
@@ -326,6 +327,9 @@ const chooser = (branches: ReadonlyArray<Branch>, name: string): ((value: unknow
             : typeof value
     const candidates = branches.filter((b) => jsType(b) === type)
     if (candidates.length === 1) return candidates[0]!.compiled
+    // JSON travels as text but is any value: it takes what no typed branch claims.
+    const anyJson = branches.find((b) => b.compiled === json)
+    if (candidates.length === 0 && anyJson !== undefined && type !== "null") return anyJson.compiled
     if (type === "number") {
       const integer = candidates.find((c) => c.compiled.branch === "long")
       if (integer && Number.isInteger(value)) return integer.compiled

@@ -21,6 +21,9 @@ interface Spec {
   readonly headers?: Readonly<Record<string, string>>
   /** Extra top-level fields some errors carry (GoTrue's weak_password). */
   readonly extra?: Readonly<Record<string, unknown>>
+  /** PostgREST's details and hint, passed through from Postgres. */
+  readonly details?: string | null
+  readonly hint?: string | null
 }
 
 type Specs = {
@@ -92,6 +95,14 @@ const specs: Specs = {
     message: "User from sub claim in JWT does not exist",
   }),
   UserBanned: () => ({ status: 400, code: "user_banned", message: "User is banned" }),
+  // Data: the worker already chose PostgREST's status and code
+  RestError: (e) => ({
+    status: e.status,
+    code: e.code,
+    message: e.message,
+    details: e.details,
+    hint: e.hint,
+  }),
   // The bus
   BusTimeout: () => ({
     status: 504,
@@ -199,7 +210,11 @@ const renderers: Record<Protocol, (spec: Spec, request: HttpRequest | undefined)
     )
   },
   postgrest: (spec) =>
-    json(spec.status, { code: spec.code, details: null, hint: null, message: spec.message }, spec.headers),
+    json(
+      spec.status,
+      { code: spec.code, details: spec.details ?? null, hint: spec.hint ?? null, message: spec.message },
+      spec.headers,
+    ),
   storage: (spec) =>
     json(
       spec.status,

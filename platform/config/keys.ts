@@ -163,6 +163,17 @@ export const sections = {
       "Anonymous sign-ins per client address per hour; 0 disables the limit.",
     ),
   },
+  data: {
+    schemas: key(
+      "list",
+      Schema.Array(Schema.String.check(Schema.isPattern(/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/))).check(
+        Schema.makeFilter((a: ReadonlyArray<string>) => a.length > 0),
+      ),
+      "a non-empty list of schema names",
+      ["public"],
+      "Schemas served at /rest/v1 (the first is the default profile) and captured for realtime.",
+    ),
+  },
   bus: {
     url: url(["nats"], "NATS server with JetStream. Empty: the in-memory bus (one process only)."),
     prefix: key(

@@ -1,5 +1,5 @@
 // Postgres through `pg`: queries and transactions as Effects, one pool per process.
-import { Context, Data, Effect, Layer, type Scope } from "effect"
+import { Cause, Context, Data, Effect, Layer, type Scope } from "effect"
 import pg from "pg"
 import { ReactorConfig } from "../config/Config.ts"
 
@@ -25,10 +25,16 @@ export interface Tx {
   ) => Effect.Effect<pg.QueryResult<R>, PgError>
 }
 
+export interface TransactionOptions {
+  /** BEGIN READ ONLY: writes, even by functions the transaction calls, fail with 25006. */
+  readonly readOnly?: boolean
+}
+
 export interface PostgresShape extends Tx {
   /** Runs `body` in one transaction: committed when it succeeds, rolled back when it fails or is interrupted. */
   readonly transaction: <A, E, R>(
     body: (tx: Tx) => Effect.Effect<A, E, R>,
+    options?: TransactionOptions,
   ) => Effect.Effect<A, E | PgError, R>
   readonly pool: pg.Pool
   readonly url: string
@@ -74,21 +80,36 @@ export const make = (url: string, poolSize: number): Effect.Effect<PostgresShape
       (pool) => Effect.promise(() => pool.end()),
     )
 
-    const transaction: PostgresShape["transaction"] = (body) =>
-      Effect.acquireUseRelease(
-        Effect.tryPromise({ try: () => pool.connect(), catch: toPgError }),
-        (client) => {
-          const tx: Tx = { query: queryOn(client) }
-          return tx.query("begin").pipe(
-            Effect.andThen(body(tx)),
-            Effect.tap(() => tx.query("commit")),
-            Effect.onError(() => Effect.ignore(tx.query("rollback"))),
-          )
-        },
-        (client, exit) =>
-          // A connection whose transaction was interrupted mid-statement is not reused.
-          Effect.sync(() => client.release(exit._tag === "Failure" ? true : undefined)),
-      )
+    const transaction: PostgresShape["transaction"] = (body, options) =>
+      Effect.suspend(() => {
+        let clean = true
+        return Effect.acquireUseRelease(
+          Effect.tryPromise({ try: () => pool.connect(), catch: toPgError }),
+          (client) => {
+            const tx: Tx = { query: queryOn(client) }
+            return tx.query(options?.readOnly === true ? "begin read only" : "begin").pipe(
+              Effect.andThen(body(tx)),
+              Effect.tap(() => tx.query("commit")),
+              Effect.onError(() =>
+                tx.query("rollback").pipe(
+                  Effect.catch(() => {
+                    clean = false
+                    return Effect.void
+                  }),
+                ),
+              ),
+            )
+          },
+          (client, exit) =>
+            // A connection whose transaction was interrupted mid-statement, or would not roll back,
+            // is not reused; one whose body failed cleanly (a client's bad filter) is.
+            Effect.sync(() =>
+              client.release(
+                exit._tag === "Failure" && (!clean || Cause.hasInterrupts(exit.cause)) ? true : undefined,
+              ),
+            ),
+        )
+      })
 
     return { query: queryOn(pool), transaction, pool, url }
   })

@@ -1,0 +1,3 @@
+// Every PostgREST route Reactor serves under /rest/v1.
+export { DataGateway, layer } from "./DataGateway.ts"
+export { restRoutes } from "./rest.ts"

@@ -1,0 +1,127 @@
+// /rest/v1/:table and /rest/v1/rpc/:fn: PostgREST's surface. The gateway settles who is asking and
+// in which schema; the data worker owns the grammar, the schema cache and the SQL. Reads are
+// queries, everything else a command, so a write outlives a worker that dies on it.
+import { Effect } from "effect"
+import { Bus } from "../../../bus/Bus.ts"
+import * as Data from "../../../contracts/data.ts"
+import type { Claims } from "../../../platform/jwt/Jwt.ts"
+import type { HttpRequest } from "../../http/HttpRequest.ts"
+import { bearer } from "../../http/HttpRequest.ts"
+import type { HttpResponse } from "../../http/HttpResponse.ts"
+import { type Method, type Route, route } from "../../Route.ts"
+import { DataGateway } from "./DataGateway.ts"
+
+const restError = (status: number, code: string, message: string, details: string | null = null) =>
+  new Data.RestError({ status, code, message, details, hint: null })
+
+const roles = new Set(["anon", "authenticated", "service_role"])
+
+// Claims go to the worker as JSON text; a token is verified once and its claims object cached,
+// so its text is made once too.
+const claimsText = new WeakMap<Claims, string>()
+const textOf = (claims: Claims) => {
+  let text = claimsText.get(claims)
+  if (text === undefined) {
+    text = JSON.stringify(claims)
+    claimsText.set(claims, text)
+  }
+  return text
+}
+
+/** The caller's claims: the bearer token's, else the apikey's (already checked by the server). */
+const caller = (request: HttpRequest) =>
+  Effect.gen(function* () {
+    const gateway = yield* DataGateway
+    const token = bearer(request) ?? request.headers.get("apikey") ?? request.query.get("apikey") ?? ""
+    const claims = yield* gateway
+      .verify(token)
+      .pipe(
+        Effect.mapError((e) =>
+          /expired/i.test(e.reason)
+            ? restError(401, "PGRST303", "JWT expired")
+            : restError(401, "PGRST301", `JWT could not be verified: ${e.reason}`),
+        ),
+      )
+    if (!roles.has(claims.role)) {
+      return yield* restError(401, "PGRST301", `role "${claims.role}" may not use the Data API`)
+    }
+    return claims
+  })
+
+/** Accept-Profile (reads) or Content-Profile (writes) against the exposed schemas: PGRST106. */
+const schemaOf = (request: HttpRequest, schemas: ReadonlyArray<string>) => {
+  const read = request.method === "GET" || request.method === "HEAD"
+  const asked = request.headers.get(read ? "accept-profile" : "content-profile")
+  if (asked === undefined || asked === "") return Effect.succeed(schemas[0]!)
+  return schemas.includes(asked)
+    ? Effect.succeed(asked)
+    : Effect.fail(
+        restError(406, "PGRST106", `The schema must be one of the following: ${schemas.join(", ")}`),
+      )
+}
+
+const nameOf = (request: HttpRequest) =>
+  Effect.try({
+    try: () => decodeURIComponent(request.params[0]!),
+    catch: () => restError(400, "PGRST100", `"${request.params[0]}" is not a valid name`),
+  })
+
+const queryOf = (request: HttpRequest): Array<{ name: string; value: string }> => {
+  if (request.query.raw === "") return []
+  const out: Array<{ name: string; value: string }> = []
+  for (const [name, value] of request.query.params) if (name !== "apikey") out.push({ name, value })
+  return out
+}
+
+const answer = (reply: Data.RestReply): HttpResponse => ({
+  status: reply.status,
+  headers: reply.headers,
+  ...(reply.body === "" ? {} : { body: reply.body }),
+})
+
+const restRoute = (method: Method, kind: "table" | "rpc", timeout: number): Route<Bus | DataGateway> =>
+  route({
+    method,
+    path: kind === "table" ? "/rest/v1/:name" : "/rest/v1/rpc/:name",
+    protocol: "postgrest",
+    apiKey: true,
+    body: method === "get" || method === "head" || method === "del" ? "none" : "raw",
+    handle: (request) =>
+      Effect.gen(function* () {
+        const bus = yield* Bus
+        const gateway = yield* DataGateway
+        const claims = yield* caller(request)
+        const schema = yield* schemaOf(request, gateway.schemas)
+        const payload: Data.RestRequest = {
+          role: claims.role,
+          claims: textOf(claims),
+          method: request.method as Data.RestRequest["method"],
+          schema,
+          target: { kind, name: yield* nameOf(request) },
+          query: queryOf(request),
+          prefer: request.headers.get("prefer") ?? null,
+          accept: request.headers.get("accept") ?? null,
+          range: request.headers.get("range") ?? null,
+          body: request.body.length === 0 ? null : request.body.toString("utf8"),
+        }
+        const reply =
+          request.method === "GET" || request.method === "HEAD"
+            ? yield* bus.request(Data.Read, payload, { meta: request.meta, timeout })
+            : yield* bus.send(Data.Write, payload, idempotent(request, timeout))
+        return answer(reply)
+      }),
+  })
+
+const idempotent = (request: HttpRequest, timeout: number) => {
+  const key = request.headers.get("idempotency-key")
+  return key === undefined
+    ? { meta: request.meta, timeout }
+    : { meta: request.meta, timeout, idempotencyKey: key }
+}
+
+const methods: ReadonlyArray<Method> = ["get", "head", "post", "patch", "put", "del"]
+
+export const restRoutes = (timeout: number) => [
+  ...methods.map((m) => restRoute(m, "rpc", timeout)),
+  ...methods.map((m) => restRoute(m, "table", timeout)),
+]
