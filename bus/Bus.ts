@@ -139,6 +139,17 @@ export interface BusShape {
     options: SubscribeOptions,
     handle: (delivery: Delivery) => Effect.Effect<void, unknown>,
   ) => Effect.Effect<void, BusError, Scope.Scope>
+  /**
+   * Fire and forget: `data` reaches every listener of `topic` in every process connected now. Not
+   * stored, not retried, and lost when nobody listens — for what is stale a moment later
+   * (realtime broadcasts and presence between gateways). `topic` is letters, digits, `_` and `-`.
+   */
+  readonly signal: (topic: string, data: string) => Effect.Effect<void, BusError>
+  /** Calls `onSignal` with each signal on `topic`, in the order sent by each sender, until the scope closes. */
+  readonly listen: (
+    topic: string,
+    onSignal: (data: string) => void,
+  ) => Effect.Effect<void, BusError, Scope.Scope>
   /** Succeeds when the bus can carry messages now. */
   readonly ping: Effect.Effect<void, BusError>
 }

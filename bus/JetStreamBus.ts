@@ -77,6 +77,24 @@ export const make = (options: JetStreamBusOptions): Effect.Effect<BusShape, BusU
       publish: Events.publish(conn, names, streams, registry, settings),
       lastPublished: Events.lastPublished(conn, names, settings),
       subscribe: Events.subscribe(conn, names, streams, registry, settings),
+      signal: (topic, data) =>
+        Effect.try({
+          try: () => conn.nc.publish(names.signalSubject(topic), data),
+          catch: (error) => new BusUnavailable({ reason: `cannot signal: ${describe(error)}` }),
+        }),
+      listen: (topic, onSignal) =>
+        Effect.acquireRelease(
+          Effect.try({
+            try: () =>
+              conn.nc.subscribe(names.signalSubject(topic), {
+                callback: (error, message) => {
+                  if (error === null) onSignal(message.string())
+                },
+              }),
+            catch: (error) => new BusUnavailable({ reason: `cannot listen: ${describe(error)}` }),
+          }),
+          (subscription) => Effect.sync(() => subscription.unsubscribe()),
+        ).pipe(Effect.asVoid),
       ping: Effect.suspend(() =>
         conn.nc.isClosed()
           ? Effect.fail(new BusUnavailable({ reason: "the NATS connection is closed" }))

@@ -421,6 +421,25 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<BusShape> =>
         yield* Effect.forkScoped(run)
       })
 
+    const listeners = new Map<string, Set<(data: string) => void>>()
+    const signal = (topic: string, data: string) =>
+      Effect.sync(() => {
+        const forTopic = listeners.get(topic)
+        if (forTopic === undefined) return
+        // Later, as over a network: a listener never runs inside its sender's call.
+        for (const listener of forTopic) queueMicrotask(() => listener(data))
+      })
+    const listen = (topic: string, onSignal: (data: string) => void) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          let forTopic = listeners.get(topic)
+          if (forTopic === undefined) listeners.set(topic, (forTopic = new Set()))
+          forTopic.add(onSignal)
+          return forTopic
+        }),
+        (forTopic) => Effect.sync(() => forTopic.delete(onSignal)),
+      ).pipe(Effect.asVoid)
+
     return {
       request,
       send,
@@ -428,6 +447,8 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<BusShape> =>
       publish,
       lastPublished,
       subscribe,
+      signal,
+      listen,
       ping: Effect.void,
     } satisfies BusShape
   })

@@ -12,6 +12,8 @@ export interface Names {
   readonly replySubject: (capability: string, token: string) => string
   readonly repliesStream: string
   readonly repliesSubjects: string
+  /** Core NATS, not JetStream: signals are not stored. */
+  readonly signalSubject: (topic: string) => string
   readonly eventsStream: string
   readonly eventsSubjects: string
 }
@@ -36,6 +38,7 @@ export const make = (prefix: string): Names => {
     commandStream: (capability) => stream(`CMD_${safeName(capability)}`),
     commandSubjects: (capability) => subject(`cmd.${capability}.>`),
     replySubject: (capability, token) => subject(`reply.${capability}.${token}`),
+    signalSubject: (topic) => subject(`sig.${safeName(topic)}`),
     repliesStream: stream("REPLIES"),
     repliesSubjects: subject("reply.>"),
     eventsStream: stream("EVENTS"),

@@ -495,4 +495,42 @@ export const busContract = (name: string, makeBus: BusFactory) =>
           }),
         ))
     })
+    describe("signals", () => {
+      it("reach every listener of the topic, in the order sent, and no other topic's", () =>
+        run(
+          Effect.gen(function* () {
+            const bus = yield* makeBus()
+            const first: Array<string> = []
+            const second: Array<string> = []
+            const elsewhere: Array<string> = []
+            yield* bus.listen("room-1", (data) => void first.push(data))
+            yield* bus.listen("room-1", (data) => void second.push(data))
+            yield* bus.listen("room-2", (data) => void elsewhere.push(data))
+            yield* bus.ping
+            for (const n of [1, 2, 3]) yield* bus.signal("room-1", `m${n}`)
+            yield* waitUntil(() => first.length === 3 && second.length === 3)
+            yield* Effect.sleep(100)
+            expect(first).toEqual(["m1", "m2", "m3"])
+            expect(second).toEqual(["m1", "m2", "m3"])
+            expect(elsewhere).toEqual([])
+          }),
+        ))
+
+      it("are dropped when nobody listens, and stop when the listener's scope closes", () =>
+        run(
+          Effect.gen(function* () {
+            const bus = yield* makeBus()
+            yield* bus.signal("nobody", "lost")
+            const heard: Array<string> = []
+            const stop = yield* startScoped(bus.listen("nobody", (data) => void heard.push(data)))
+            yield* bus.ping
+            yield* bus.signal("nobody", "heard")
+            yield* waitUntil(() => heard.length === 1)
+            yield* stop
+            yield* bus.signal("nobody", "after")
+            yield* Effect.sleep(100)
+            expect(heard).toEqual(["heard"])
+          }),
+        ))
+    })
   })
