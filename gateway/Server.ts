@@ -44,6 +44,11 @@ export interface ServerOptions {
   readonly verifyApiKey: (token: string) => Effect.Effect<Claims, InvalidJwt>
   /** What /ready reports: whether the database and the bus answer. */
   readonly ready: Effect.Effect<ReadyReport>
+  /**
+   * Adds handlers of its own to the uWS app (realtime's WebSocket) before the catch-all routes;
+   * what it returns runs when the server drains or closes, to close its connections normally.
+   */
+  readonly attach?: (app: import("@trufflesuite/uws-js-unofficial").TemplatedApp) => () => void
 }
 
 export interface Server {
@@ -343,6 +348,7 @@ export const start = <R>(
       })
     })
 
+    const detach = options.attach?.(app)
     for (const route of routes) app[route.method](route.path, handler(route))
     // A known path asked with another method is a 405; anything else is a 404.
     for (const path of new Set(routes.map((r) => r.path)))
@@ -372,6 +378,7 @@ export const start = <R>(
       closed = true
       draining = true
       stopListening()
+      detach?.()
       // Present in the native build though missing from its typings: closes every open connection.
       ;(app as unknown as { close: () => void }).close()
     })
@@ -381,6 +388,7 @@ export const start = <R>(
       if (closed) return
       draining = true
       stopListening()
+      detach?.()
       const deadline = Date.now() + options.drainTimeoutMs
       while (inflight > 0 && Date.now() < deadline) yield* Effect.sleep(10)
       yield* close
