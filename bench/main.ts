@@ -15,6 +15,7 @@ import { packageRoot } from "../platform/paths.ts"
 import * as Embedded from "../platform/postgres/Embedded.ts"
 import * as Postgres from "../platform/postgres/Postgres.ts"
 import * as SystemWorker from "../services/system/Worker.ts"
+import { appMigrations, dataApi } from "./data.ts"
 import {
   type Child,
   closedLoop,
@@ -316,6 +317,36 @@ const main = async () => {
     await auth(single)
     await single.stop()
     await eventLog(cluster.url)
+    await dataApi({
+      tmp,
+      seconds,
+      rounds,
+      anonKey: await Effect.runPromise(apiKey(secret, "anon", "local")),
+      createDatabase: (name) => createDatabase(cluster.url, name),
+      record,
+      log,
+      start: async (topology, databaseUrl) => {
+        const env = reactorEnv(databaseUrl, {
+          REACTOR_DATABASE_APP_MIGRATIONS: appMigrations,
+          ...(topology === "single" ? {} : { REACTOR_BUS_URL: nats.url, REACTOR_BUS_PREFIX: "benchdata" }),
+        })
+        const children =
+          topology === "single"
+            ? [await startReactor("all", env)]
+            : [
+                await startReactor("data", env),
+                await startReactor("auth", env),
+                await startReactor("gateway", env),
+              ]
+        const gateway = children[children.length - 1]!
+        return {
+          port: portOf(gateway),
+          stop: async () => {
+            for (const child of children.reverse()) await child.stop()
+          },
+        }
+      },
+    })
     await sizeOne()
     report(info)
   } finally {

@@ -66,13 +66,20 @@ const toMs = (value: string) => {
 /** wrk with one thread (the other core serves), after a short warm-up. */
 export const wrk = (
   url: string,
-  options: { headers?: Record<string, string>; seconds?: number; connections?: number } = {},
+  options: {
+    headers?: Record<string, string>
+    seconds?: number
+    connections?: number
+    /** A wrk Lua script, e.g. one that makes every request a POST with a body. */
+    script?: string
+  } = {},
 ): WrkResult => {
   const headers = Object.entries(options.headers ?? {}).flatMap(([k, v]) => ["-H", `${k}: ${v}`])
+  const script = options.script === undefined ? [] : ["-s", options.script]
   const run = (seconds: number) =>
     execFileSync(
       "wrk",
-      ["-t1", `-c${options.connections ?? 64}`, `-d${seconds}s`, "--latency", ...headers, url],
+      ["-t1", `-c${options.connections ?? 64}`, `-d${seconds}s`, "--latency", ...script, ...headers, url],
       {
         encoding: "utf8",
       },

@@ -433,7 +433,10 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<BusShape> =>
       Effect.acquireRelease(
         Effect.sync(() => {
           let forTopic = listeners.get(topic)
-          if (forTopic === undefined) listeners.set(topic, (forTopic = new Set()))
+          if (forTopic === undefined) {
+            forTopic = new Set()
+            listeners.set(topic, forTopic)
+          }
           forTopic.add(onSignal)
           return forTopic
         }),

@@ -4,6 +4,7 @@ import { Effect, Layer } from "effect"
 import { Bus } from "../bus/Bus.ts"
 import { AdminGate, layer as adminGateLayer, adminRoutes } from "../gateway/routes/admin/index.ts"
 import { AuthGateway, layer as authGatewayLayer, authRoutes } from "../gateway/routes/auth/index.ts"
+import * as RealtimeGateway from "../gateway/routes/realtime/index.ts"
 import * as Server from "../gateway/Server.ts"
 import { bindAddress, ReactorConfig } from "../platform/config/Config.ts"
 import * as OutboxRelay from "../platform/eventlog/OutboxRelay.ts"
@@ -45,7 +46,8 @@ const gateway = (onListening: OnListening) =>
       const { host, port } = bindAddress(config)
       const timeout = config.server.request_timeout_ms
       const admin = (yield* AdminGate).enabled ? adminRoutes(timeout) : []
-      const server = yield* Server.start([...authRoutes(timeout), ...admin], context, {
+      const realtime = yield* RealtimeGateway.start
+      const server = yield* Server.start([...authRoutes(timeout), ...realtime.routes, ...admin], context, {
         host,
         port,
         bodyLimit: config.server.body_limit,
@@ -57,6 +59,7 @@ const gateway = (onListening: OnListening) =>
         // One verifier, one cache of verified tokens, for API keys and user tokens alike.
         verifyApiKey: (yield* AuthGateway).verify,
         ready: Effect.provide(readiness, context),
+        attach: realtime.attach,
       })
       // Shutting down: finish what is in flight before the workers and the bus go away.
       yield* Effect.addFinalizer(() => server.drain)

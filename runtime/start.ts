@@ -1,9 +1,10 @@
 // `reactor start`: load the configuration, bring up Postgres (embedded in size 1), migrate,
 // connect the bus, and run the asked-for role until SIGTERM or SIGINT, then drain and stop.
 import { Data, Effect, Layer } from "effect"
+import pg from "pg"
 import * as MemoryBus from "../bus/MemoryBus.ts"
 import { type Config, ReactorConfig } from "../platform/config/Config.ts"
-import { migrate, migrateApp } from "../platform/migrate/Migrations.ts"
+import { MigrationError, migrate, migrateApp } from "../platform/migrate/Migrations.ts"
 import * as Embedded from "../platform/postgres/Embedded.ts"
 import * as Postgres from "../platform/postgres/Postgres.ts"
 import { type OnListening, type RoleName, role } from "./roles.ts"
@@ -19,7 +20,10 @@ export const database = (config: Config) =>
         Effect.map((cluster) => ({ url: cluster.url, embedded: true })),
       )
 
-/** Reactor's migrations, then the app's (named "app/<name>" in what is reported). */
+/**
+ * Reactor's migrations, then the app's (named "app/<name>" in what is reported); then every table of
+ * the exposed schemas gets its change-capture triggers, so no change made from here on is missed.
+ */
 export const migrateAll = (config: Config, url: string) =>
   Effect.gen(function* () {
     const platform = yield* migrate({ url })
@@ -27,7 +31,23 @@ export const migrateAll = (config: Config, url: string) =>
       config.database.app_migrations === ""
         ? []
         : yield* migrateApp({ url, dir: config.database.app_migrations })
+    yield* captureSchemas(url, config.data.schemas)
     return [...platform, ...app.map((name) => `app/${name}`)]
+  })
+
+const captureSchemas = (url: string, schemas: ReadonlyArray<string>) =>
+  Effect.tryPromise({
+    try: async () => {
+      const client = new pg.Client({ connectionString: url })
+      await client.connect()
+      try {
+        await client.query("select reactor.capture_schemas($1::text[])", [schemas])
+      } finally {
+        await client.end()
+      }
+    },
+    catch: (error) =>
+      new MigrationError({ message: `cannot set up change capture: ${(error as Error).message}` }),
   })
 
 export const busLayer = (config: Config) =>

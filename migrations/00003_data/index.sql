@@ -19,6 +19,12 @@ language sql stable set search_path = pg_catalog as $$
   select to_char(now() at time zone 'utc', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
 $$;
 
+-- The HTTP request behind the write, when the data worker made it (it sets reactor.request_id).
+create function reactor.capture_metadata() returns jsonb
+language sql stable set search_path = pg_catalog as $$
+  select jsonb_strip_nulls(jsonb_build_object('requestId', nullif(current_setting('reactor.request_id', true), '')))
+$$;
+
 -- One stream per transaction (data.tx-<xid>), numbered by a transaction-local counter: writers
 -- never contend on a stream, and the log's (stream, version) key still holds.
 create function reactor.capture_next_versions(n bigint) returns bigint
@@ -51,20 +57,22 @@ begin
   base := reactor.capture_next_versions(n);
   cols := reactor.capture_columns(TG_RELID);
   if TG_OP = 'INSERT' then
-    insert into reactor.events (stream_id, stream_version, event_id, type, version, data)
+    insert into reactor.events (stream_id, stream_version, event_id, type, version, data, metadata)
     select 'data.tx-' || pg_current_xact_id()::text, base + row_number() over (), gen_random_uuid(),
            'data.RowChanged', 1,
            jsonb_build_object('schema', TG_TABLE_SCHEMA, 'table', TG_TABLE_NAME, 'type', 'INSERT',
                               'record', to_jsonb(r), 'old_record', null, 'columns', cols,
-                              'commit_timestamp', reactor.capture_timestamp())
+                              'commit_timestamp', reactor.capture_timestamp()),
+           reactor.capture_metadata()
     from new_rows r;
   else
-    insert into reactor.events (stream_id, stream_version, event_id, type, version, data)
+    insert into reactor.events (stream_id, stream_version, event_id, type, version, data, metadata)
     select 'data.tx-' || pg_current_xact_id()::text, base + row_number() over (), gen_random_uuid(),
            'data.RowChanged', 1,
            jsonb_build_object('schema', TG_TABLE_SCHEMA, 'table', TG_TABLE_NAME, 'type', 'DELETE',
                               'record', null, 'old_record', to_jsonb(r), 'columns', cols,
-                              'commit_timestamp', reactor.capture_timestamp())
+                              'commit_timestamp', reactor.capture_timestamp()),
+           reactor.capture_metadata()
     from old_rows r;
   end if;
   return null;
@@ -74,29 +82,38 @@ end $$;
 create function reactor.capture_update() returns trigger
 language plpgsql security definer set search_path = pg_catalog as $$
 begin
-  insert into reactor.events (stream_id, stream_version, event_id, type, version, data)
+  insert into reactor.events (stream_id, stream_version, event_id, type, version, data, metadata)
   values ('data.tx-' || pg_current_xact_id()::text, reactor.capture_next_versions(1) + 1, gen_random_uuid(),
           'data.RowChanged', 1,
           jsonb_build_object('schema', TG_TABLE_SCHEMA, 'table', TG_TABLE_NAME, 'type', 'UPDATE',
                              'record', to_jsonb(NEW), 'old_record', to_jsonb(OLD),
                              'columns', reactor.capture_columns(TG_RELID),
-                             'commit_timestamp', reactor.capture_timestamp()));
+                             'commit_timestamp', reactor.capture_timestamp()),
+          reactor.capture_metadata());
   return null;
 end $$;
 
--- Attaches the capture triggers to one table (idempotent). Partitions are captured through their
--- parent, and transition tables are not allowed on them.
+-- Attaches the capture triggers to one table, unless it has them: a reload of the schema cache
+-- calls this for every table, and DDL it did not need would announce a schema change again.
+-- Partitions are captured through their parent, and transition tables are not allowed on them.
 create function reactor.capture_table(rel regclass) returns void
 language plpgsql set search_path = pg_catalog as $$
 begin
-  if exists (select 1 from pg_class where oid = rel and relkind in ('r', 'p') and not relispartition) then
-    execute format('create or replace trigger reactor_capture_insert after insert on %s
+  if not exists (select 1 from pg_class where oid = rel and relkind in ('r', 'p') and not relispartition) then
+    return;
+  end if;
+  if not exists (select 1 from pg_trigger where tgrelid = rel and tgname = 'reactor_capture_insert') then
+    execute format('create trigger reactor_capture_insert after insert on %s
                     referencing new table as new_rows for each statement
                     execute function reactor.capture_statement()', rel);
-    execute format('create or replace trigger reactor_capture_delete after delete on %s
+  end if;
+  if not exists (select 1 from pg_trigger where tgrelid = rel and tgname = 'reactor_capture_delete') then
+    execute format('create trigger reactor_capture_delete after delete on %s
                     referencing old table as old_rows for each statement
                     execute function reactor.capture_statement()', rel);
-    execute format('create or replace trigger reactor_capture_update after update on %s
+  end if;
+  if not exists (select 1 from pg_trigger where tgrelid = rel and tgname = 'reactor_capture_update') then
+    execute format('create trigger reactor_capture_update after update on %s
                     for each row execute function reactor.capture_update()', rel);
   end if;
 end $$;
@@ -107,6 +124,8 @@ language plpgsql set search_path = pg_catalog as $$
 declare
   rel regclass;
 begin
+  -- Processes starting together would race to create the same triggers.
+  perform pg_advisory_xact_lock(7348129003);
   delete from reactor.captured_schemas where schema_name <> all (schemas);
   insert into reactor.captured_schemas select unnest(schemas) on conflict do nothing;
   for rel in

@@ -174,6 +174,18 @@ export const sections = {
       "Schemas served at /rest/v1 (the first is the default profile) and captured for realtime.",
     ),
   },
+  realtime: {
+    replay_window_ms: integer(
+      3_600_000,
+      0,
+      "How long ago a client's last change may be for it to resume from there (postgres_changes_since); older ones are told to reload.",
+    ),
+    replay_max_changes: integer(
+      10_000,
+      0,
+      "Most changes replayed to one resuming channel; a client further behind is told to reload.",
+    ),
+  },
   bus: {
     url: url(["nats"], "NATS server with JetStream. Empty: the in-memory bus (one process only)."),
     prefix: key(

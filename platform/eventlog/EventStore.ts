@@ -96,7 +96,11 @@ export const decodeRow = (row: EventRow): Effect.Effect<StoredEvent, UnknownEven
       eventId: row.event_id,
       contract,
       payload,
-      meta: row.metadata,
+      // Changes captured from plain SQL carry no request: their event id stands in for it.
+      meta:
+        typeof row.metadata.requestId === "string"
+          ? row.metadata
+          : { ...row.metadata, requestId: row.event_id },
       recordedAt: row.recorded_at,
     })),
   )

@@ -140,6 +140,9 @@ export const run = (
   )
 
   return relay.pipe(
+    // A defect (a bug, an event the bus cannot carry) must not end the relay in silence: it is
+    // logged and retried like any failure.
+    Effect.catchDefect((defect) => Effect.fail(defect)),
     Effect.tapError((error) =>
       Effect.logWarning(`outbox relay stopped, restarting: ${String((error as Error)?.message ?? error)}`),
     ),

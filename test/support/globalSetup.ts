@@ -99,7 +99,8 @@ export default async function setup(project: TestProject) {
   // Fail before the build when containers are asked for and no Docker engine answers.
   const containers = useContainers()
   if (containers) await containerRuntime()
-  build()
+  // REACTOR_TEST_PREBUILT=1: dist/ was just built by hand (iterating on one test); CI never sets it.
+  if (process.env["REACTOR_TEST_PREBUILT"] !== "1") build()
   const external = process.env["REACTOR_TEST_DATABASE_URL"]
   if (external !== undefined && external !== "") {
     project.provide("databaseUrl", external)

@@ -1,0 +1,195 @@
+import { randomUUID } from "node:crypto"
+import type { RealtimeChannel, SupabaseClient } from "@supabase/supabase-js"
+import pg from "pg"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { appMigrations, eventually, type SignedIn, signedIn } from "../support/app.ts"
+import { type RunningReactor, startReactor, topologies } from "../support/reactor.ts"
+import { supabaseClient } from "../support/supabase.ts"
+
+interface Todo {
+  readonly id: number
+  readonly owner: string
+  readonly title: string
+  readonly done: boolean
+}
+
+const subscribe = (channel: RealtimeChannel) =>
+  new Promise<string>((resolve) => {
+    channel.subscribe((status, error) => {
+      if (status !== "SUBSCRIBED" && error === undefined && status !== "CHANNEL_ERROR") return
+      resolve(error === undefined ? status : `${status}: ${error.message}`)
+    })
+  })
+
+describe.each(topologies)("Realtime through supabase-js (%s)", (topology) => {
+  let reactor: RunningReactor
+  let admin: pg.Client
+  let ada: SignedIn
+  let bob: SignedIn
+  const clients: Array<SupabaseClient> = []
+
+  /** A plain-SQL write: captured like any other, whoever writes. */
+  const insertTodo = async (owner: string, title: string) =>
+    (
+      await admin.query<Todo>(
+        "insert into todos (owner, title) values ($1, $2) returning id, owner, title, done",
+        [owner, title],
+      )
+    ).rows[0]!
+
+  const watchTodos = async (user: SignedIn, filter?: string) => {
+    const seen: Array<{ eventType: string; new: Partial<Todo>; old: Partial<Todo> }> = []
+    const channel = user.client
+      .channel(`todos-${randomUUID().slice(0, 8)}`)
+      .on(
+        "postgres_changes",
+        { event: "*", schema: "public", table: "todos", ...(filter === undefined ? {} : { filter }) },
+        (change) => seen.push(change as never),
+      )
+    expect(await subscribe(channel)).toBe("SUBSCRIBED")
+    return { seen, channel }
+  }
+
+  beforeAll(async () => {
+    reactor = await startReactor(topology, { env: { REACTOR_DATABASE_APP_MIGRATIONS: appMigrations } })
+    admin = new pg.Client({ connectionString: reactor.database.url })
+    await admin.connect()
+    ada = await signedIn(reactor)
+    bob = await signedIn(reactor)
+    clients.push(ada.client, bob.client)
+  }, 90_000)
+  afterEach(async () => {
+    for (const client of clients) await client.removeAllChannels()
+  })
+  afterAll(async () => {
+    await admin?.end()
+    await reactor?.stop()
+  })
+
+  describe("postgres_changes", () => {
+    it("delivers each user the changes to rows its RLS policy lets it read, and no others", async () => {
+      const adas = await watchTodos(ada)
+      const bobs = await watchTodos(bob)
+      const first = await insertTodo(ada.userId, "ada 1")
+      await insertTodo(bob.userId, "bob 1")
+      await admin.query("update todos set done = true where id = $1", [first.id])
+      await insertTodo(ada.userId, "ada 2")
+      await eventually(() => adas.seen.length === 3 && bobs.seen.length === 1, "the deliveries")
+      await new Promise((r) => setTimeout(r, 200))
+      expect(adas.seen.map((c) => [c.eventType, c.new.title, c.new.done])).toEqual([
+        ["INSERT", "ada 1", false],
+        ["UPDATE", "ada 1", true],
+        ["INSERT", "ada 2", false],
+      ])
+      expect(adas.seen[1]!.old).toMatchObject({ id: Number(first.id), done: false })
+      expect(bobs.seen.map((c) => c.new.title)).toEqual(["bob 1"])
+    })
+
+    it("applies the subscription's filter", async () => {
+      const only = await watchTodos(ada, "title=eq.wanted")
+      await insertTodo(ada.userId, "unwanted")
+      await insertTodo(ada.userId, "wanted")
+      await eventually(() => only.seen.length === 1)
+      await new Promise((r) => setTimeout(r, 200))
+      expect(only.seen.map((c) => c.new.title)).toEqual(["wanted"])
+    })
+
+    it("gives anon the changes of a table it may read, and nothing of one it may not", async () => {
+      const anon = supabaseClient(reactor.url, reactor.anonKey)
+      clients.push(anon)
+      const teams: Array<string> = []
+      const todos: Array<unknown> = []
+      const channel = anon
+        .channel("anon-view")
+        .on("postgres_changes", { event: "INSERT", schema: "public", table: "teams" }, (c) =>
+          teams.push((c.new as { name: string }).name),
+        )
+        .on("postgres_changes", { event: "INSERT", schema: "public", table: "todos" }, (c) => todos.push(c))
+      expect(await subscribe(channel)).toBe("SUBSCRIBED")
+      const name = `team-${randomUUID().slice(0, 8)}`
+      await admin.query("insert into teams (name) values ($1)", [name])
+      await insertTodo(ada.userId, "secret")
+      await eventually(() => teams.length === 1)
+      await new Promise((r) => setTimeout(r, 200))
+      expect(teams).toEqual([name])
+      expect(todos).toEqual([])
+    })
+
+    it("delivers a deleted row only to those who could read it", async () => {
+      const adas = await watchTodos(ada)
+      const bobs = await watchTodos(bob)
+      const todo = await insertTodo(ada.userId, "short-lived")
+      await admin.query("delete from todos where id = $1", [todo.id])
+      await eventually(() => adas.seen.length === 2)
+      await new Promise((r) => setTimeout(r, 200))
+      expect(adas.seen.map((c) => c.eventType)).toEqual(["INSERT", "DELETE"])
+      expect(adas.seen[1]!.old).toMatchObject({ id: Number(todo.id) })
+      expect(bobs.seen).toEqual([])
+    })
+  })
+
+  describe("resuming", () => {
+    it("replays what a client missed while away, from the last position it saw", async () => {
+      const name = `resume-${randomUUID().slice(0, 8)}`
+      const titles: Array<string> = []
+      let position: string | undefined
+      const join = (client: SupabaseClient, since: string | null) => {
+        const channel = client
+          .channel(name)
+          .on("postgres_changes", { event: "INSERT", schema: "public", table: "todos" }, (c) =>
+            titles.push((c.new as Todo).title),
+          )
+          .on("system", {}, (p: Record<string, unknown>) => {
+            if (typeof p["position"] === "string") position = p["position"]
+          })
+        channel.updateJoinPayload({ postgres_changes_since: since })
+        return subscribe(channel)
+      }
+      expect(await join(ada.client, null)).toBe("SUBSCRIBED")
+      await insertTodo(ada.userId, "before")
+      await eventually(() => position !== undefined && titles.length === 1)
+      await ada.client.removeAllChannels()
+
+      await insertTodo(ada.userId, "while away 1")
+      await insertTodo(bob.userId, "not ada's")
+      await insertTodo(ada.userId, "while away 2")
+      expect(await join(ada.client, position!)).toBe("SUBSCRIBED")
+      await insertTodo(ada.userId, "after")
+      await eventually(() => titles.length === 4, "the replay and the live change")
+      await new Promise((r) => setTimeout(r, 200))
+      expect(titles).toEqual(["before", "while away 1", "while away 2", "after"])
+    })
+  })
+
+  describe("broadcast and presence", () => {
+    it("relays a broadcast to the other members of the channel", async () => {
+      const topic = `room-${randomUUID().slice(0, 8)}`
+      const heard: Array<unknown> = []
+      const listener = bob.client
+        .channel(topic)
+        .on("broadcast", { event: "wave" }, ({ payload }) => heard.push(payload))
+      expect(await subscribe(listener)).toBe("SUBSCRIBED")
+      const sender = ada.client.channel(topic, { config: { broadcast: { ack: true } } })
+      expect(await subscribe(sender)).toBe("SUBSCRIBED")
+      expect(await sender.send({ type: "broadcast", event: "wave", payload: { from: "ada" } })).toBe("ok")
+      await eventually(() => heard.length === 1)
+      expect(heard).toEqual([{ from: "ada" }])
+    })
+
+    it("shares who is present", async () => {
+      const topic = `lobby-${randomUUID().slice(0, 8)}`
+      const first = ada.client
+        .channel(topic, { config: { presence: { key: "ada" } } })
+        .on("presence", { event: "sync" }, () => undefined)
+      expect(await subscribe(first)).toBe("SUBSCRIBED")
+      await first.track({ status: "here" })
+      const second = bob.client
+        .channel(topic, { config: { presence: { key: "bob" } } })
+        .on("presence", { event: "sync" }, () => undefined)
+      expect(await subscribe(second)).toBe("SUBSCRIBED")
+      await second.track({ status: "also here" })
+      await eventually(() => Object.keys(second.presenceState()).length === 2, "both presences")
+      expect(second.presenceState()["ada"]).toEqual([expect.objectContaining({ status: "here" })])
+    })
+  })
+})
