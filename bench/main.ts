@@ -16,6 +16,7 @@ import * as Embedded from "../platform/postgres/Embedded.ts"
 import * as Postgres from "../platform/postgres/Postgres.ts"
 import * as SystemWorker from "../services/system/Worker.ts"
 import { appMigrations, dataApi } from "./data.ts"
+import { realtimeFanOut, realtimeMigrations } from "./realtime.ts"
 import {
   type Child,
   closedLoop,
@@ -33,6 +34,9 @@ import {
 const tmp = join(packageRoot, "bench", ".tmp")
 const seconds = Number(process.env["BENCH_SECONDS"] ?? 5)
 const rounds = Number(process.env["BENCH_ROUNDS"] ?? 5)
+/** BENCH_ONLY=data,realtime runs only those parts (http, auth, eventlog, data, realtime, size1). */
+const only = process.env["BENCH_ONLY"]?.split(",")
+const runs = (part: string) => only === undefined || only.includes(part)
 const adminToken = randomBytes(16).toString("hex")
 const secret = randomBytes(32).toString("base64url")
 const log = (line: string) => process.stdout.write(`${line}\n`)
@@ -294,12 +298,14 @@ const report = (info: ReturnType<typeof machine>) => {
   const markdown = `# Benchmark run ${date}\n\nMachine: ${info.cpu}, ${info.cores} cores, ${info.memoryGiB} GiB, Linux ${info.kernel}, Node ${info.node}, ${info.natsServer}, ${info.wrk}.\nLoad generator and servers share the cores; compare ratios, not absolute numbers. Each HTTP figure: wrk, 1 thread, 64 connections, ${seconds} s after a 2 s warm-up; a floor and its workload are run alternately ${rounds} times, and the figures are the medians (ratio: median of the back-to-back pairs' ratios).\n\n${table}\n`
   const dir = join(packageRoot, "bench", "results")
   mkdirSync(dir, { recursive: true })
-  writeFileSync(join(dir, "latest.md"), markdown)
+  // A run of some parts only (BENCH_ONLY) does not replace the full run's results.
+  const name = only === undefined ? "latest" : `partial-${only.join("-")}`
+  writeFileSync(join(dir, `${name}.md`), markdown)
   writeFileSync(
-    join(dir, "latest.json"),
+    join(dir, `${name}.json`),
     `${JSON.stringify({ date, machine: info, seconds, rows }, null, 2)}\n`,
   )
-  log(`\n${markdown}\nwritten to bench/results/latest.md and latest.json`)
+  log(`\n${markdown}\nwritten to bench/results/${name}.md and ${name}.json`)
 }
 
 const main = async () => {
@@ -313,41 +319,66 @@ const main = async () => {
     const cluster = await Effect.runPromise(
       Scope.provide(Embedded.start({ dataDir: join(tmp, "cluster"), port: 0 }), scope),
     )
-    const single = await httpPaths(cluster.url, nats)
-    await auth(single)
-    await single.stop()
-    await eventLog(cluster.url)
-    await dataApi({
-      tmp,
-      seconds,
-      rounds,
-      anonKey: await Effect.runPromise(apiKey(secret, "anon", "local")),
-      createDatabase: (name) => createDatabase(cluster.url, name),
-      record,
-      log,
-      start: async (topology, databaseUrl) => {
-        const env = reactorEnv(databaseUrl, {
-          REACTOR_DATABASE_APP_MIGRATIONS: appMigrations,
-          ...(topology === "single" ? {} : { REACTOR_BUS_URL: nats.url, REACTOR_BUS_PREFIX: "benchdata" }),
-        })
-        const children =
-          topology === "single"
-            ? [await startReactor("all", env)]
-            : [
-                await startReactor("data", env),
-                await startReactor("auth", env),
-                await startReactor("gateway", env),
-              ]
-        const gateway = children[children.length - 1]!
-        return {
-          port: portOf(gateway),
-          stop: async () => {
-            for (const child of children.reverse()) await child.stop()
-          },
-        }
-      },
-    })
-    await sizeOne()
+    const anonKey = await Effect.runPromise(apiKey(secret, "anon", "local"))
+    if (runs("http")) {
+      const single = await httpPaths(cluster.url, nats)
+      if (runs("auth")) await auth(single)
+      await single.stop()
+    }
+    if (runs("eventlog")) await eventLog(cluster.url)
+    if (runs("data"))
+      await dataApi({
+        tmp,
+        seconds,
+        rounds,
+        anonKey,
+        createDatabase: (name) => createDatabase(cluster.url, name),
+        record,
+        log,
+        start: async (topology, databaseUrl) => {
+          const env = reactorEnv(databaseUrl, {
+            REACTOR_DATABASE_APP_MIGRATIONS: appMigrations,
+            ...(topology === "single" ? {} : { REACTOR_BUS_URL: nats.url, REACTOR_BUS_PREFIX: "benchdata" }),
+          })
+          const children =
+            topology === "single"
+              ? [await startReactor("all", env)]
+              : [
+                  await startReactor("data", env),
+                  await startReactor("auth", env),
+                  await startReactor("gateway", env),
+                ]
+          const gateway = children[children.length - 1]!
+          return {
+            port: portOf(gateway),
+            stop: async () => {
+              for (const child of children.reverse()) await child.stop()
+            },
+          }
+        },
+      })
+    if (runs("realtime")) {
+      const databaseUrl = await createDatabase(cluster.url, "bench_realtime")
+      await realtimeFanOut({
+        seconds,
+        subscribers: Number(process.env["BENCH_SUBSCRIBERS"] ?? 10_000),
+        teams: 100,
+        rate: 1_000,
+        secret,
+        anonKey,
+        databaseUrl,
+        record,
+        log,
+        startReactor: async () => {
+          const child = await startReactor(
+            "all",
+            reactorEnv(databaseUrl, { REACTOR_DATABASE_APP_MIGRATIONS: realtimeMigrations }),
+          )
+          return { port: portOf(child), stop: child.stop }
+        },
+      })
+    }
+    if (runs("size1")) await sizeOne()
     report(info)
   } finally {
     await nats.stop()

@@ -16,12 +16,18 @@ export interface Child {
 /** Starts `node <script> ...args` and waits until its output matches `ready`. */
 export const startNode = async (
   args: ReadonlyArray<string>,
-  options: { readonly env?: Record<string, string>; readonly ready: RegExp; readonly timeoutMs?: number },
+  options: {
+    readonly env?: Record<string, string>
+    readonly ready: RegExp
+    readonly timeoutMs?: number
+    /** Keep a pipe to the child's stdin (for floors driven by commands). */
+    readonly stdin?: boolean
+  },
 ): Promise<Child> => {
   let output = ""
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ...options.env },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: [options.stdin === true ? "pipe" : "ignore", "pipe", "pipe"],
   })
   child.stdout!.on("data", (d) => {
     output += d.toString()

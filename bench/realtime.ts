@@ -1,0 +1,181 @@
+// The realtime workload of `npm run bench`: 10,000 WebSocket subscribers in 100 teams, an RLS
+// policy that lets a user read only its team's rows, and rows committed at a steady rate spread over
+// the teams (each change is for the 100 members of its team). Beside it, raw uWS publishing the
+// same frames to the same clients. Deliveries per second and commit-to-client latency, at the
+// offered rate and then at higher ones until Reactor falls behind.
+import { spawn } from "node:child_process"
+import { join } from "node:path"
+import { createInterface } from "node:readline"
+import pg from "pg"
+import { packageRoot } from "../platform/paths.ts"
+import { freePort } from "../platform/postgres/Embedded.ts"
+import { type Child, dist, startNode } from "./support.ts"
+
+export const realtimeMigrations = join(packageRoot, "bench", "fixtures", "realtime")
+
+export interface RealtimeBenchOptions {
+  readonly seconds: number
+  readonly subscribers: number
+  readonly teams: number
+  /** Changes per second the target is set at; each reaches subscribers / teams members. */
+  readonly rate: number
+  readonly secret: string
+  readonly anonKey: string
+  readonly databaseUrl: string
+  readonly startReactor: () => Promise<{ readonly port: number; readonly stop: () => Promise<void> }>
+  readonly record: (row: {
+    workload: string
+    result: string
+    floor?: string
+    ratio?: number
+    target?: string
+    met?: boolean
+  }) => void
+  readonly log: (line: string) => void
+}
+
+interface Window {
+  readonly delivered: number
+  readonly p50: number
+  readonly p99: number
+}
+
+/** The subscribers' process, driven by lines on its stdin. */
+const subscribers = async (
+  url: string,
+  count: number,
+  teams: number,
+  mode: "reactor" | "raw",
+  secret: string,
+) => {
+  const child = spawn(
+    process.execPath,
+    [dist("bench", "realtime", "subscribers.js"), url, String(count), String(teams), mode],
+    {
+      env: { ...process.env, BENCH_SECRET: secret },
+      stdio: ["pipe", "pipe", "inherit"],
+    },
+  )
+  const lines = createInterface({ input: child.stdout! })
+  const next = () =>
+    new Promise<Record<string, number>>((resolve) => lines.once("line", (line) => resolve(JSON.parse(line))))
+  const ready = await next()
+  const measure = async (seconds: number): Promise<Window> => {
+    child.stdin!.write("mark\n")
+    await new Promise((r) => setTimeout(r, seconds * 1000))
+    const report = next()
+    child.stdin!.write("report\n")
+    return (await report) as unknown as Window
+  }
+  return { ready, measure, stop: () => child.kill() }
+}
+
+const ramp = async (
+  label: string,
+  options: RealtimeBenchOptions,
+  setRate: (rate: number) => void,
+  measure: (seconds: number) => Promise<Window>,
+) => {
+  const perChange = options.subscribers / options.teams
+  const results: Array<{ rate: number; offered: number; window: Window }> = []
+  for (const rate of [options.rate, options.rate * 2, options.rate * 4]) {
+    setRate(rate)
+    await new Promise((r) => setTimeout(r, 1_000))
+    const window = await measure(options.seconds)
+    const offered = rate * perChange
+    results.push({ rate, offered, window })
+    options.log(
+      `  ${label} at ${rate} changes/s: ${(window.delivered / options.seconds).toFixed(0)} of ${offered} deliveries/s, p50 ${window.p50} ms, p99 ${window.p99} ms`,
+    )
+    if (window.delivered / options.seconds < 0.95 * offered || window.p99 > 100) break
+  }
+  setRate(0)
+  await new Promise((r) => setTimeout(r, 2_000))
+  return results
+}
+
+export const realtimeFanOut = async (options: RealtimeBenchOptions) => {
+  const { log, record } = options
+  log(`Realtime: ${options.subscribers} subscribers in ${options.teams} teams, RLS by team claim`)
+  // The floor: raw uWS pub/sub, the same clients and frames.
+  const rawPort = await freePort()
+  const raw: Child = await startNode([dist("bench", "floors", "rawUwsRealtime.js"), String(rawPort)], {
+    ready: /listening/,
+    stdin: true,
+  })
+  const rawClients = await subscribers(
+    `ws://127.0.0.1:${rawPort}/`,
+    options.subscribers,
+    options.teams,
+    "raw",
+    options.secret,
+  )
+  const floor = await ramp(
+    "raw uWS",
+    options,
+    (rate) => raw.process.stdin?.write(`rate ${rate} ${options.teams}\n`),
+    rawClients.measure,
+  )
+  rawClients.stop()
+  await raw.stop()
+
+  const reactor = await options.startReactor()
+  const clients = await subscribers(
+    `ws://127.0.0.1:${reactor.port}/realtime/v1/websocket?apikey=${options.anonKey}&vsn=1.0.0`,
+    options.subscribers,
+    options.teams,
+    "reactor",
+    options.secret,
+  )
+  log(`  reactor subscribers: ${JSON.stringify(clients.ready)}`)
+  const writer = new pg.Client(options.databaseUrl)
+  await writer.connect()
+  let timer: NodeJS.Timeout | undefined
+  let n = 0
+  let writing = Promise.resolve()
+  const setRate = (rate: number) => {
+    clearInterval(timer)
+    if (rate === 0) return
+    const perTick = rate / 100
+    timer = setInterval(() => {
+      const teams = Array.from({ length: perTick }, () => n++ % options.teams)
+      // One statement per tick, its rows committed together; sent_at is stamped just before.
+      writing = writing.then(() =>
+        writer
+          .query(
+            "insert into team_items (team_id, note, sent_at) select t, 'x', $2 from unnest($1::int[]) t",
+            [teams, Date.now()],
+          )
+          .then(() => undefined),
+      )
+    }, 10)
+  }
+  const ours = await ramp("Reactor", options, setRate, clients.measure)
+  clients.stop()
+  await writer.end()
+  await reactor.stop()
+
+  const at = (results: typeof ours, i: number) => results[i]
+  const offered = options.rate * (options.subscribers / options.teams)
+  const mine = at(ours, 0)!
+  const theirs = at(floor, 0)!
+  const achieved = mine.window.delivered / options.seconds
+  record({
+    workload: `(rt c) realtime: ${options.subscribers} subscribers, ${options.teams} teams, ${options.rate} changes/s (${offered} authorized deliveries/s offered)`,
+    result: `${achieved.toFixed(0)} deliveries/s, commit-to-client p50 ${mine.window.p50} ms, p99 ${mine.window.p99} ms (raw uWS: ${(theirs.window.delivered / options.seconds).toFixed(0)}/s, p99 ${theirs.window.p99} ms)`,
+    floor: "raw uWS publish",
+    ratio: achieved / (theirs.window.delivered / options.seconds),
+    target: "all offered, p99 < 100 ms",
+    met: achieved >= 0.99 * offered && mine.window.p99 < 100,
+  })
+  const held = ours.filter(
+    (r) => r.window.delivered / options.seconds >= 0.95 * r.offered && r.window.p99 <= 100,
+  )
+  record({
+    workload: "(rt c) highest rate held (≥ 95% delivered, p99 ≤ 100 ms)",
+    result:
+      held.length === 0
+        ? "none of the rates tried"
+        : `${held.at(-1)!.rate} changes/s (${held.at(-1)!.offered} deliveries/s)`,
+  })
+}
