@@ -191,6 +191,11 @@ export class Hub {
     }
   }
 
+  /** The policies changed: every subscriber is moved to the audience it now belongs to. */
+  reauthorizeAll(): void {
+    for (const subscriber of [...this.members.keys()]) this.reauthorize(subscriber)
+  }
+
   publishChanges(changes: ReadonlyArray<RowChange>): Effect.Effect<void> {
     return Effect.promise(() => this.enqueue(() => this.deliverBatch(changes)))
   }

@@ -51,6 +51,8 @@ export interface Realtime {
   readonly routes: ReadonlyArray<Route>
   /** Delivers row changes, in order; resolves once they are handed to the sockets. */
   readonly publishChanges: (changes: ReadonlyArray<RowChange>) => Effect.Effect<void>
+  /** Who may see what changed (new policies or grants): every subscriber's audiences are decided again. */
+  readonly reauthorize: Effect.Effect<void>
   readonly sockets: () => number
   /** Closes every socket normally and tells other gateways this one's presences are gone. */
   readonly close: Effect.Effect<void>
@@ -274,6 +276,7 @@ export const make = (options: RealtimeOptions): Effect.Effect<Realtime, never, S
         broadcast: (m) => broadcast(m),
       }),
       publishChanges: (changes) => hub.publishChanges(changes),
+      reauthorize: Effect.sync(() => hub.reauthorizeAll()),
       sockets: () => connections.size,
       close,
     } satisfies Realtime

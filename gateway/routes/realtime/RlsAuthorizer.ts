@@ -49,6 +49,8 @@ export const combinedUsing = (table: TablePolicies, role: string): string | unde
 export interface RlsAuthorizerOptions {
   readonly postgres: PostgresShape
   readonly tables: () => ReadonlyMap<string, TablePolicies>
+  /** Reloads the tables: a change to a table they do not know means they are behind. */
+  readonly refresh: Effect.Effect<void>
   readonly inMemory?: InMemoryPolicies
 }
 
@@ -103,17 +105,22 @@ select coalesce(${using}, false) as visible from jsonb_populate_record(null::${r
     })
 
   return {
+    // Keys may rest on the policies as they are now: when they change, every subscriber's audience
+    // is decided again (Realtime.reauthorize). A table not known yet groups by the whole claims.
     audienceOf: (schema, tableName, claims) => {
       const table = options.tables().get(key(schema, tableName))
-      if (table === undefined || !table.selectable.has(claims.role)) return "none"
-      if (!table.rls || claims.role === "service_role") return "all"
-      if (combinedUsing(table, claims.role) === undefined) return "none"
+      if (table === undefined) return `${claims.role}|${stableClaims(claims)}`
+      if (!table.selectable.has(claims.role)) return `${claims.role}|none`
+      if (!table.rls || claims.role === "service_role") return `${claims.role}|all`
+      if (combinedUsing(table, claims.role) === undefined) return `${claims.role}|none`
       const audience = inMemory.audienceKey(table, claims)
       return audience === undefined ? `${claims.role}|${stableClaims(claims)}` : `${claims.role}|${audience}`
     },
     allowed: (change: RowChange, audiences) =>
       Effect.gen(function* () {
-        const table = options.tables().get(key(change.schema, change.table))
+        const qualified = key(change.schema, change.table)
+        if (!options.tables().has(qualified)) yield* options.refresh
+        const table = options.tables().get(qualified)
         const row = change.type === "DELETE" ? change.old_record : change.record
         const decided = audiences.map(({ claims }) => decideWithoutDatabase(table, claims, row))
         const open = audiences.filter((_, i) => decided[i] === undefined)
