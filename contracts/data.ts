@@ -56,7 +56,9 @@ export class RestError extends Schema.TaggedError<RestError>()("RestError", {
   status: Schema.Int.annotate({ description: "HTTP status PostgREST uses for this code" }),
   code: Schema.String.annotate({ description: "PGRSTnnn or a SQLSTATE" }),
   message: Schema.String,
-  details: Schema.NullOr(Schema.String),
+  details: Schema.Json.annotate({
+    description: "Usually text or null; PGRST201 (ambiguous embedding) lists the candidates as an array",
+  }),
   hint: Schema.NullOr(Schema.String),
 }) {}
 

@@ -4,6 +4,7 @@ import { Effect, Layer } from "effect"
 import { Bus } from "../bus/Bus.ts"
 import { AdminGate, layer as adminGateLayer, adminRoutes } from "../gateway/routes/admin/index.ts"
 import { AuthGateway, layer as authGatewayLayer, authRoutes } from "../gateway/routes/auth/index.ts"
+import { type DataGateway, layer as dataGatewayLayer, restRoutes } from "../gateway/routes/data/index.ts"
 import * as RealtimeGateway from "../gateway/routes/realtime/index.ts"
 import * as Server from "../gateway/Server.ts"
 import { bindAddress, ReactorConfig } from "../platform/config/Config.ts"
@@ -11,9 +12,10 @@ import * as OutboxRelay from "../platform/eventlog/OutboxRelay.ts"
 import { Postgres } from "../platform/postgres/Postgres.ts"
 import * as AuthConfig from "../services/auth/Config.ts"
 import * as AuthWorker from "../services/auth/Worker.ts"
+import * as DataWorker from "../services/data/Worker.ts"
 import * as SystemWorker from "../services/system/Worker.ts"
 
-export const roleNames = ["all", "gateway", "auth"] as const
+export const roleNames = ["all", "gateway", "auth", "data"] as const
 export type RoleName = (typeof roleNames)[number]
 
 export interface GatewayHandle {
@@ -42,42 +44,51 @@ const gateway = (onListening: OnListening) =>
   Layer.effectDiscard(
     Effect.gen(function* () {
       const config = yield* ReactorConfig
-      const context = yield* Effect.context<Bus | Postgres | AuthGateway | AdminGate>()
+      const context = yield* Effect.context<Bus | Postgres | AuthGateway | AdminGate | DataGateway>()
       const { host, port } = bindAddress(config)
       const timeout = config.server.request_timeout_ms
       const admin = (yield* AdminGate).enabled ? adminRoutes(timeout) : []
       const realtime = yield* RealtimeGateway.start
-      const server = yield* Server.start([...authRoutes(timeout), ...realtime.routes, ...admin], context, {
-        host,
-        port,
-        bodyLimit: config.server.body_limit,
-        maxInflight: config.server.max_inflight,
-        drainTimeoutMs: config.server.drain_timeout_ms,
-        corsOrigins: config.server.cors_origins,
-        trustProxy: config.server.trust_proxy,
-        allowSlowUws: config.server.allow_slow_uws,
-        // One verifier, one cache of verified tokens, for API keys and user tokens alike.
-        verifyApiKey: (yield* AuthGateway).verify,
-        ready: Effect.provide(readiness, context),
-        attach: realtime.attach,
-      })
+      const server = yield* Server.start(
+        [...authRoutes(timeout), ...restRoutes(timeout), ...realtime.routes, ...admin],
+        context,
+        {
+          host,
+          port,
+          bodyLimit: config.server.body_limit,
+          maxInflight: config.server.max_inflight,
+          drainTimeoutMs: config.server.drain_timeout_ms,
+          corsOrigins: config.server.cors_origins,
+          trustProxy: config.server.trust_proxy,
+          allowSlowUws: config.server.allow_slow_uws,
+          // One verifier, one cache of verified tokens, for API keys and user tokens alike.
+          verifyApiKey: (yield* AuthGateway).verify,
+          ready: Effect.provide(readiness, context),
+          attach: realtime.attach,
+        },
+      )
       // Shutting down: finish what is in flight before the workers and the bus go away.
       yield* Effect.addFinalizer(() => server.drain)
       yield* Effect.logInfo(`listening on http://${host}:${server.port}`)
       onListening({ port: server.port })
     }),
-  ).pipe(Layer.provide(Layer.mergeAll(authGatewayLayer, adminGateLayer)))
+  ).pipe(Layer.provide(Layer.mergeAll(authGatewayLayer, adminGateLayer, dataGatewayLayer)))
 
-const auth = Layer.mergeAll(
+/**
+ * Every worker role runs a relay: one at a time holds the log's lock and publishes, the others stand
+ * by. A commit wakes the relay of its own process at once; others find it at their next poll.
+ */
+const relay = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const postgres = yield* Postgres
+    const bus = yield* Bus
+    yield* Effect.forkScoped(OutboxRelay.run(postgres, bus, relayFault()))
+  }),
+)
+
+const authWorkers = Layer.mergeAll(
   AuthWorker.layer().pipe(Layer.provide(AuthConfig.layer)),
   SystemWorker.layer,
-  Layer.effectDiscard(
-    Effect.gen(function* () {
-      const postgres = yield* Postgres
-      const bus = yield* Bus
-      yield* Effect.forkScoped(OutboxRelay.run(postgres, bus, relayFault()))
-    }),
-  ),
 )
 
 /**
@@ -98,9 +109,13 @@ export const role = (name: RoleName, onListening: OnListening = () => {}) => {
     case "gateway":
       return gateway(onListening)
     case "auth":
-      return auth
+      return Layer.mergeAll(authWorkers, relay)
+    case "data":
+      return Layer.mergeAll(DataWorker.layer(), relay)
     case "all":
       // The gateway is built on top of the workers, so at shutdown it drains before they stop.
-      return gateway(onListening).pipe(Layer.provideMerge(auth))
+      return gateway(onListening).pipe(
+        Layer.provideMerge(Layer.mergeAll(authWorkers, DataWorker.layer(), relay)),
+      )
   }
 }

@@ -22,7 +22,7 @@ interface Spec {
   /** Extra top-level fields some errors carry (GoTrue's weak_password). */
   readonly extra?: Readonly<Record<string, unknown>>
   /** PostgREST's details and hint, passed through from Postgres. */
-  readonly details?: string | null
+  readonly details?: unknown
   readonly hint?: string | null
 }
 
@@ -102,6 +102,8 @@ const specs: Specs = {
     message: e.message,
     details: e.details,
     hint: e.hint,
+    // As PostgREST: a 401 names the scheme the client should authenticate with.
+    ...(e.status === 401 ? { headers: { "www-authenticate": "Bearer" } } : {}),
   }),
   // The bus
   BusTimeout: () => ({

@@ -111,7 +111,7 @@ export const startReactor = async (
     processes.set(role, started)
     return started
   }
-  const roles = topology === "single" ? ["all"] : ["auth", "gateway"]
+  const roles = topology === "single" ? ["all"] : ["auth", "data", "gateway"]
   for (const role of roles) await startRole(role)
   const gateway = processes.get(topology === "single" ? "all" : "gateway")!
   try {

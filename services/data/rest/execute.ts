@@ -1,0 +1,95 @@
+// The PostgREST translator: one request in, the SQL it means run in the caller's transaction, and
+// PostgREST's exact response out.
+import { Effect } from "effect"
+import type { Tx } from "../../../platform/postgres/Postgres.ts"
+import { findRelation, type SchemaCache } from "../schema/SchemaCache.ts"
+import { attempt, type Context } from "./context.ts"
+import { readRows } from "./handlers/read.ts"
+import { rpc } from "./handlers/rpc.ts"
+import { write } from "./handlers/write.ts"
+import { qualified } from "./identifiers.ts"
+import { negotiate } from "./media.ts"
+import {
+  fromPgError,
+  invalidPreferences,
+  invalidRpcMethod,
+  type PostgrestError,
+  tableNotFound,
+  unacceptableMedia,
+} from "./PostgrestError.ts"
+import { parsePrefer } from "./prefer.ts"
+import { parseQuery } from "./querystring.ts"
+import type { RestRequest, RestResponse } from "./RestRequest.ts"
+import { closest } from "./suggest.ts"
+
+/** GET and HEAD only read (tables and functions alike); everything else may write. */
+export const isRead = (request: RestRequest): boolean => request.method === "GET" || request.method === "HEAD"
+
+export interface ExecuteOptions {
+  /**
+   * The role the caller set, which decides 401 (anon) or 403 on a privilege error. Without it one
+   * more statement reads `current_setting('role')` first.
+   */
+  readonly role?: string
+}
+
+const currentRole = (tx: Tx) =>
+  tx.query<{ role: string | null }>("select current_setting('role', true) as role").pipe(
+    Effect.map((r) => r.rows[0]?.role ?? "anon"),
+    Effect.mapError((e) => fromPgError(e, "anon")),
+  )
+
+/**
+ * Runs `request` in `tx`, a transaction the caller opened with the role and JWT claims set. A
+ * failure means the caller must roll back (a write whose result breaks `Accept` fails too).
+ */
+export const execute = (
+  tx: Tx,
+  cache: SchemaCache,
+  request: RestRequest,
+  options: ExecuteOptions = {},
+): Effect.Effect<RestResponse, PostgrestError> =>
+  Effect.gen(function* () {
+    const media = negotiate(request.accept)
+    if (Array.isArray(media)) return yield* Effect.fail(unacceptableMedia(media))
+    const prefs = parsePrefer(request.prefer)
+    if (prefs.handling === "strict" && prefs.invalid.length > 0) {
+      return yield* Effect.fail(invalidPreferences(prefs.invalid))
+    }
+    const role = options.role ?? (yield* currentRole(tx))
+    const ctx: Context = {
+      cache,
+      request,
+      prefs,
+      media: media as Exclude<typeof media, ReadonlyArray<string>>,
+      run: (text, values) =>
+        tx.query({ text, values }).pipe(
+          Effect.map((r) => r.rows as never),
+          Effect.mapError((e) => fromPgError(e, role)),
+        ),
+    }
+    const { target, schema } = request
+    if (target.kind === "rpc") {
+      if (request.method !== "GET" && request.method !== "HEAD" && request.method !== "POST") {
+        return yield* Effect.fail(invalidRpcMethod(request.method))
+      }
+      const query = yield* attempt(() => parseQuery(request.query, request.method !== "POST"))
+      return yield* rpc(ctx, target.name, query)
+    }
+    const relation = findRelation(cache, schema, target.name)
+    if (relation === undefined) {
+      const names = cache.relations.filter((r) => r.schema === schema).map((r) => r.name)
+      return yield* Effect.fail(tableNotFound(schema, target.name, closest(target.name, names)))
+    }
+    const query = yield* attempt(() => parseQuery(request.query, false))
+    if (isRead(request)) {
+      const source = {
+        from: qualified(relation.schema, relation.name),
+        name: relation.name,
+        columns: relation.columns,
+        relation,
+      }
+      return yield* readRows(ctx, () => source, query, "rows")
+    }
+    return yield* write(ctx, relation, query)
+  })

@@ -1,0 +1,236 @@
+// The pg_catalog queries behind the schema cache, and how their rows become one.
+import type {
+  Column,
+  ForeignKey,
+  FunctionArg,
+  FunctionReturn,
+  Relation,
+  RelationKind,
+  Routine,
+  SchemaCache,
+} from "./SchemaCache.ts"
+
+/** One row per column of every table, view, materialized view and foreign table in the schemas. */
+export const columnsQuery = `
+select n.nspname as schema, c.relname as name, c.relkind as kind,
+  coalesce(json_agg(json_build_object(
+    'name', a.attname,
+    'type', format_type(a.atttypid, null),
+    'typeSchema', tn.nspname,
+    'typeName', t.typname,
+    'nullable', not a.attnotnull,
+    'hasDefault', a.atthasdef or a.attidentity <> '' or a.attgenerated <> '',
+    'generated', a.attgenerated <> ''
+  ) order by a.attnum) filter (where a.attname is not null), '[]') as columns
+from pg_class c
+join pg_namespace n on n.oid = c.relnamespace
+left join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+left join pg_type t on t.oid = a.atttypid
+left join pg_namespace tn on tn.oid = t.typnamespace
+where c.relkind in ('r', 'v', 'm', 'f', 'p') and n.nspname = any($1::text[])
+group by n.nspname, c.relname, c.relkind
+order by n.nspname, c.relname`
+
+/** Primary keys, unique constraints and foreign keys touching the schemas, columns in key order. */
+export const constraintsQuery = `
+select con.conname as name, con.contype as kind, n.nspname as schema, c.relname as table,
+  (select json_agg(a.attname order by k.ord) from unnest(con.conkey) with ordinality k(attnum, ord)
+     join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.attnum) as columns,
+  fn.nspname as ref_schema, fc.relname as ref_table,
+  (select json_agg(a.attname order by k.ord) from unnest(con.confkey) with ordinality k(attnum, ord)
+     join pg_attribute a on a.attrelid = con.confrelid and a.attnum = k.attnum) as ref_columns
+from pg_constraint con
+join pg_class c on c.oid = con.conrelid
+join pg_namespace n on n.oid = c.relnamespace
+left join pg_class fc on fc.oid = con.confrelid
+left join pg_namespace fn on fn.oid = fc.relnamespace
+where con.contype in ('p', 'u', 'f')
+  and (n.nspname = any($1::text[]) or fn.nspname = any($1::text[]))
+  and (con.contype <> 'f' or con.conparentid = 0)
+order by con.conname`
+
+/** Plain functions (not aggregates or procedures) with their arguments and result shape. */
+export const functionsQuery = `
+select n.nspname as schema, p.proname as name, p.provolatile as volatility, p.proretset as set,
+  p.pronargdefaults as defaults, p.provariadic <> 0 as variadic,
+  format_type(p.prorettype, null) as ret_type, rn.nspname as ret_type_schema, rt.typname as ret_type_name,
+  rt.typtype as ret_typtype, rc.relkind as ret_relkind, rcn.nspname as ret_rel_schema, rc.relname as ret_rel_name,
+  coalesce((
+    select json_agg(json_build_object(
+      'name', coalesce(p.proargnames[a.ord], ''),
+      'mode', coalesce(p.proargmodes[a.ord], 'i'),
+      'type', format_type(a.typ, null),
+      'typeSchema', atn.nspname,
+      'typeName', at.typname
+    ) order by a.ord)
+    from unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) with ordinality a(typ, ord)
+    join pg_type at on at.oid = a.typ
+    join pg_namespace atn on atn.oid = at.typnamespace
+  ), '[]') as args,
+  coalesce((
+    select json_agg(json_build_object(
+      'name', ra.attname,
+      'type', format_type(ra.atttypid, null),
+      'typeSchema', rtn.nspname,
+      'typeName', rat.typname,
+      'nullable', true,
+      'hasDefault', false,
+      'generated', false
+    ) order by ra.attnum)
+    from pg_attribute ra
+    join pg_type rat on rat.oid = ra.atttypid
+    join pg_namespace rtn on rtn.oid = rat.typnamespace
+    where ra.attrelid = rt.typrelid and ra.attnum > 0 and not ra.attisdropped
+  ), '[]') as ret_columns
+from pg_proc p
+join pg_namespace n on n.oid = p.pronamespace
+join pg_type rt on rt.oid = p.prorettype
+join pg_namespace rn on rn.oid = rt.typnamespace
+left join pg_class rc on rc.oid = rt.typrelid
+left join pg_namespace rcn on rcn.oid = rc.relnamespace
+where n.nspname = any($1::text[]) and p.prokind = 'f'
+order by n.nspname, p.proname, p.oid`
+
+const relationKinds: Record<string, RelationKind> = {
+  r: "table",
+  v: "view",
+  m: "materialized_view",
+  f: "foreign_table",
+  p: "partitioned_table",
+}
+
+const volatilities = { i: "immutable", s: "stable", v: "volatile" } as const
+
+interface ColumnsRow {
+  readonly schema: string
+  readonly name: string
+  readonly kind: string
+  readonly columns: ReadonlyArray<Column>
+}
+
+interface ConstraintRow {
+  readonly name: string
+  readonly kind: "p" | "u" | "f"
+  readonly schema: string
+  readonly table: string
+  readonly columns: ReadonlyArray<string> | null
+  readonly ref_schema: string | null
+  readonly ref_table: string | null
+  readonly ref_columns: ReadonlyArray<string> | null
+}
+
+interface RawArg {
+  readonly name: string
+  readonly mode: "i" | "o" | "b" | "v" | "t"
+  readonly type: string
+  readonly typeSchema: string
+  readonly typeName: string
+}
+
+interface FunctionRow {
+  readonly schema: string
+  readonly name: string
+  readonly volatility: keyof typeof volatilities
+  readonly set: boolean
+  readonly defaults: number
+  readonly ret_type: string
+  readonly ret_type_schema: string
+  readonly ret_type_name: string
+  readonly ret_typtype: string
+  readonly ret_relkind: string | null
+  readonly ret_rel_schema: string | null
+  readonly ret_rel_name: string | null
+  readonly args: ReadonlyArray<RawArg>
+  readonly ret_columns: ReadonlyArray<Column>
+}
+
+const toRoutine = (row: FunctionRow, schemas: ReadonlyArray<string>): Routine => {
+  const inputs = row.args.filter((a) => a.mode === "i" || a.mode === "b" || a.mode === "v")
+  const outputs = row.args.filter((a) => a.mode === "o" || a.mode === "b" || a.mode === "t")
+  const args: Array<FunctionArg> = inputs.map((a, i) => ({
+    name: a.name,
+    type: a.type,
+    typeSchema: a.typeSchema,
+    typeName: a.typeName,
+    hasDefault: i >= inputs.length - row.defaults,
+    variadic: a.mode === "v",
+  }))
+  const isRecord = row.ret_type_schema === "pg_catalog" && row.ret_type_name === "record"
+  const outColumns: Array<Column> = outputs.map((a) => ({
+    name: a.name,
+    type: a.type,
+    typeSchema: a.typeSchema,
+    typeName: a.typeName,
+    nullable: true,
+    hasDefault: false,
+    generated: false,
+  }))
+  const composite = row.ret_typtype === "c" || (isRecord && outColumns.length > 0)
+  const exposedRelation =
+    row.ret_relkind !== null &&
+    row.ret_relkind !== "c" &&
+    row.ret_rel_schema !== null &&
+    row.ret_rel_name !== null &&
+    schemas.includes(row.ret_rel_schema)
+  const returns: FunctionReturn = {
+    kind:
+      row.ret_type_schema === "pg_catalog" && row.ret_type_name === "void"
+        ? "void"
+        : composite
+          ? "composite"
+          : "scalar",
+    set: row.set,
+    type: row.ret_type,
+    typeSchema: row.ret_type_schema,
+    typeName: row.ret_type_name,
+    // A single OUT parameter makes the function return that scalar, not a row.
+    columns: row.ret_typtype === "c" ? row.ret_columns : outColumns.length > 1 || isRecord ? outColumns : [],
+    relation: exposedRelation ? { schema: row.ret_rel_schema!, name: row.ret_rel_name! } : undefined,
+  }
+  return {
+    schema: row.schema,
+    name: row.name,
+    args,
+    returns,
+    volatility: volatilities[row.volatility],
+  }
+}
+
+export const toCache = (
+  schemas: ReadonlyArray<string>,
+  columnRows: ReadonlyArray<Record<string, unknown>>,
+  constraintRows: ReadonlyArray<Record<string, unknown>>,
+  functionRows: ReadonlyArray<Record<string, unknown>>,
+): SchemaCache => {
+  const constraints = constraintRows as unknown as ReadonlyArray<ConstraintRow>
+  const keysOf = (schema: string, table: string, kind: "p" | "u") =>
+    constraints
+      .filter((c) => c.schema === schema && c.table === table && c.kind === kind)
+      .map((c) => c.columns ?? [])
+  const relations: Array<Relation> = (columnRows as unknown as ReadonlyArray<ColumnsRow>).map((row) => {
+    const primaryKey = keysOf(row.schema, row.name, "p")[0] ?? []
+    return {
+      schema: row.schema,
+      name: row.name,
+      kind: relationKinds[row.kind] ?? "table",
+      columns: row.columns,
+      primaryKey,
+      uniqueKeys: [...(primaryKey.length > 0 ? [primaryKey] : []), ...keysOf(row.schema, row.name, "u")],
+    }
+  })
+  const foreignKeys: Array<ForeignKey> = constraints
+    .filter((c) => c.kind === "f" && c.ref_schema !== null && c.ref_table !== null)
+    .map((c) => ({
+      name: c.name,
+      schema: c.schema,
+      table: c.table,
+      columns: c.columns ?? [],
+      refSchema: c.ref_schema!,
+      refTable: c.ref_table!,
+      refColumns: c.ref_columns ?? [],
+    }))
+  const routines = (functionRows as unknown as ReadonlyArray<FunctionRow>).map((row) =>
+    toRoutine(row, schemas),
+  )
+  return { schemas: [...schemas], relations, foreignKeys, routines }
+}
