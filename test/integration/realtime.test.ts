@@ -128,6 +128,35 @@ describe.each(topologies)("Realtime through supabase-js (%s)", (topology) => {
     })
   })
 
+  describe("membership through a table", () => {
+    it("follows who belongs to which team as memberships change", async () => {
+      const team = (
+        await admin.query<{ id: string }>("insert into teams (name) values ($1) returning id", [
+          `crew-${randomUUID().slice(0, 8)}`,
+        ])
+      ).rows[0]!.id
+      const bodies: Array<string> = []
+      const channel = bob.client
+        .channel(`notes-${randomUUID().slice(0, 8)}`)
+        .on("postgres_changes", { event: "INSERT", schema: "public", table: "team_notes" }, (c) =>
+          bodies.push((c.new as { body: string }).body),
+        )
+      expect(await subscribe(channel)).toBe("SUBSCRIBED")
+      const note = (body: string) =>
+        admin.query("insert into team_notes (team_id, body) values ($1, $2)", [team, body])
+      await note("before joining")
+      await admin.query("insert into memberships values ($1, $2)", [bob.userId, team])
+      await note("as a member")
+      await admin.query("delete from memberships where user_id = $1 and team_id = $2", [bob.userId, team])
+      await note("after leaving")
+      await admin.query("insert into memberships values ($1, $2)", [bob.userId, team])
+      await note("back again")
+      await eventually(() => bodies.length === 2)
+      await new Promise((r) => setTimeout(r, 300))
+      expect(bodies).toEqual(["as a member", "back again"])
+    })
+  })
+
   describe("resuming", () => {
     it("replays what a client missed while away, from the last position it saw", async () => {
       const name = `resume-${randomUUID().slice(0, 8)}`

@@ -5,6 +5,7 @@ import { Effect, Redacted, Semaphore } from "effect"
 import { Bus } from "../../../bus/Bus.ts"
 import * as Data from "../../../contracts/data.ts"
 import { ReactorConfig } from "../../../platform/config/Config.ts"
+import * as LogCursor from "../../../platform/eventlog/LogCursor.ts"
 import { makeVerifier } from "../../../platform/jwt/Jwt.ts"
 import { listen } from "../../../platform/postgres/Listener.ts"
 import { Postgres } from "../../../platform/postgres/Postgres.ts"
@@ -12,7 +13,7 @@ import * as Realtime from "../../realtime/Realtime.ts"
 import type { RowChange } from "../../realtime/RowChange.ts"
 import { busRelay } from "./busRelay.ts"
 import { logHistory } from "./logHistory.ts"
-import * as PolicyCatalog from "./PolicyCatalog.ts"
+import { loadPolicies, type Policies } from "./Policies.ts"
 import { rlsAuthorizer } from "./RlsAuthorizer.ts"
 
 const toRowChange = (payload: typeof Data.RowChanged.payload.Type, position: string): RowChange => ({
@@ -32,13 +33,13 @@ export const start = Effect.gen(function* () {
   const postgres = yield* Postgres
   const schemas = config.data.schemas
 
-  let tables = yield* PolicyCatalog.load(postgres, schemas).pipe(Effect.orDie)
+  let policies: Policies = yield* loadPolicies(postgres, schemas).pipe(Effect.orDie)
   let realtime: Realtime.Realtime | undefined
   // One load at a time; a notification during a load asks for one more after it.
-  const load = PolicyCatalog.load(postgres, schemas).pipe(
+  const load = loadPolicies(postgres, schemas).pipe(
     Effect.tap((next) =>
       Effect.sync(() => {
-        tables = next
+        policies = next
       }),
     ),
     Effect.andThen(Effect.suspend(() => realtime?.reauthorize ?? Effect.void)),
@@ -53,7 +54,7 @@ export const start = Effect.gen(function* () {
 
   realtime = yield* Realtime.make({
     verifyJwt: makeVerifier(Redacted.value(config.auth.jwt_secret)),
-    authorizer: rlsAuthorizer({ postgres, tables: () => tables, refresh }),
+    authorizer: rlsAuthorizer({ postgres, policies: () => policies, refresh }),
     history: logHistory(postgres, {
       windowMs: config.realtime.replay_window_ms,
       maxChanges: config.realtime.replay_max_changes,
@@ -61,10 +62,14 @@ export const start = Effect.gen(function* () {
     relay: busRelay(bus),
   })
   const started = realtime
-  yield* bus.subscribe({ events: [Data.RowChanged] }, (delivery) =>
-    started.publishChanges([
-      toRowChange(delivery.payload as typeof Data.RowChanged.payload.Type, delivery.logPosition),
-    ]),
-  )
+  yield* bus.subscribe({ events: [Data.RowChanged] }, (delivery) => {
+    const change = toRowChange(delivery.payload as typeof Data.RowChanged.payload.Type, delivery.logPosition)
+    // Membership tables in memory follow the changes in order, before any later change is judged;
+    // changes the last snapshot of them already holds are not applied twice.
+    const cursor = LogCursor.parse(change.position)
+    if (cursor === undefined || cursor.transactionId >= policies.snapshotXmin)
+      policies.membership.apply(change)
+    return started.publishChanges([change])
+  })
   return started
 })

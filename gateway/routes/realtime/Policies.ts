@@ -1,0 +1,84 @@
+// What the realtime authorizer knows of the captured tables: their read policies, grants and
+// bypasses (platform/rls), each compiled for in-memory decisions, and the membership tables those
+// decisions read, held in memory and kept current from the change stream.
+import { Effect } from "effect"
+import pg from "pg"
+import type { PgError, PostgresShape } from "../../../platform/postgres/Postgres.ts"
+import { load, type TablePolicies } from "../../../platform/rls/load.ts"
+import * as MembershipIndex from "../../../platform/rls/MembershipIndex.ts"
+import type { MembershipTable } from "../../../platform/rls/resolve.ts"
+import { compile, type Visibility } from "../../../platform/rls/Visibility.ts"
+
+export interface Policies {
+  readonly tables: ReadonlyMap<string, TablePolicies>
+  readonly visibility: ReadonlyMap<string, Visibility>
+  readonly membership: MembershipIndex.MembershipIndex
+  /**
+   * Transactions below this id had committed when the membership tables were read: their changes
+   * are in the snapshot already and are not applied again.
+   */
+  readonly snapshotXmin: bigint
+}
+
+export const key = (schema: string, table: string) => `${schema}.${table}`
+
+export const empty: Policies = {
+  tables: new Map(),
+  visibility: new Map(),
+  membership: MembershipIndex.make([]),
+  snapshotXmin: 0n,
+}
+
+/**
+ * In memory, a membership subquery sees the whole table; in Postgres it runs as the subscriber,
+ * under the membership table's own grants and RLS. So a role is decided in memory only where it may
+ * read every row of every membership table its policies use.
+ */
+export const membershipReadable = (
+  policies: Policies,
+  tables: ReadonlyArray<MembershipTable>,
+  role: string,
+): boolean =>
+  tables.every((t) => {
+    const table = policies.tables.get(key(t.schema, t.table))
+    const access = table?.access.find((a) => a.role === role)
+    return (
+      table !== undefined && access !== undefined && access.select && (!table.rowSecurity || access.bypass)
+    )
+  })
+
+export const loadPolicies = (
+  postgres: PostgresShape,
+  schemas: ReadonlyArray<string>,
+): Effect.Effect<Policies, PgError> =>
+  postgres.transaction(
+    (tx) =>
+      Effect.gen(function* () {
+        // One snapshot for the policies and the membership rows.
+        yield* tx.query("set transaction isolation level repeatable read")
+        const xmin = yield* tx.query<{ xmin: string }>(
+          "select pg_snapshot_xmin(pg_current_snapshot())::text as xmin",
+        )
+        const loaded = yield* load(tx, schemas)
+        const visibility = new Map(loaded.map((t) => [key(t.schema, t.table), compile(t)] as const))
+        const membershipTables = [...visibility.values()].flatMap((v) => v.membershipTables)
+        const membership = MembershipIndex.make(membershipTables)
+        for (const table of membershipTables) {
+          const { rows } = yield* tx.query<{ row: Record<string, unknown> }>(
+            `select to_jsonb(t) as row from ${pg.escapeIdentifier(table.schema)}.${pg.escapeIdentifier(table.table)} t`,
+          )
+          membership.load(
+            table.schema,
+            table.table,
+            rows.map((r) => r.row),
+          )
+        }
+        return {
+          tables: new Map(loaded.map((t) => [key(t.schema, t.table), t] as const)),
+          visibility,
+          membership,
+          snapshotXmin: BigInt(xmin.rows[0]!.xmin),
+        }
+      }),
+    { readOnly: true },
+  )
