@@ -338,6 +338,8 @@ const main = async () => {
         start: async (topology, databaseUrl) => {
           const env = reactorEnv(databaseUrl, {
             REACTOR_DATABASE_APP_MIGRATIONS: appMigrations,
+            // As many connections as the raw pg floor has, so both run at the same concurrency.
+            REACTOR_DATABASE_POOL_SIZE: "32",
             ...(topology === "single" ? {} : { REACTOR_BUS_URL: nats.url, REACTOR_BUS_PREFIX: "benchdata" }),
           })
           const children =

@@ -28,6 +28,21 @@ export interface Tx {
 export interface TransactionOptions {
   /** BEGIN READ ONLY: writes, even by functions the transaction calls, fail with 25006. */
   readonly readOnly?: boolean
+  /**
+   * Settings local to the transaction (set_config(name, value, true)), sent with BEGIN in one
+   * round trip. Names are the caller's constants; values are quoted as literals.
+   */
+  readonly locals?: ReadonlyArray<readonly [name: string, value: string]>
+}
+
+const beginWith = (options: TransactionOptions | undefined) => {
+  const begin = options?.readOnly === true ? "begin read only" : "begin"
+  const locals = options?.locals ?? []
+  if (locals.length === 0) return begin
+  const settings = locals.map(
+    ([name, value]) => `set_config(${pg.escapeLiteral(name)}, ${pg.escapeLiteral(value)}, true)`,
+  )
+  return `${begin}; select ${settings.join(", ")}`
 }
 
 export interface PostgresShape extends Tx {
@@ -87,7 +102,7 @@ export const make = (url: string, poolSize: number): Effect.Effect<PostgresShape
           Effect.tryPromise({ try: () => pool.connect(), catch: toPgError }),
           (client) => {
             const tx: Tx = { query: queryOn(client) }
-            return tx.query(options?.readOnly === true ? "begin read only" : "begin").pipe(
+            return tx.query(beginWith(options)).pipe(
               Effect.andThen(body(tx)),
               Effect.tap(() => tx.query("commit")),
               Effect.onError(() =>

@@ -36,6 +36,19 @@ export const becomeCaller = (
       .pipe(Effect.orDie)
   })
 
+/** The same settings, for a transaction that sets them with BEGIN (Postgres.transaction's locals). */
+export const callerSettings = (
+  payload: Data.RestRequest,
+  requestId: string,
+): ReadonlyArray<readonly [string, string]> | ValidationFailed =>
+  roles.has(payload.role)
+    ? [
+        ["role", payload.role],
+        ["request.jwt.claims", payload.claims],
+        ["reactor.request_id", requestId],
+      ]
+    : new ValidationFailed({ message: `role ${payload.role} may not use the Data API`, field: "role" })
+
 export const toRestRequest = (payload: Data.RestRequest): RestRequest => ({
   method: payload.method,
   schema: payload.schema,

@@ -1,5 +1,6 @@
 // The PostgREST translator: one request in, the SQL it means run in the caller's transaction, and
 // PostgREST's exact response out.
+import { createHash } from "node:crypto"
 import { Effect } from "effect"
 import type { Tx } from "../../../platform/postgres/Postgres.ts"
 import { findRelation, type SchemaCache } from "../schema/SchemaCache.ts"
@@ -21,6 +22,13 @@ import { parsePrefer } from "./prefer.ts"
 import { parseQuery } from "./querystring.ts"
 import type { RestRequest, RestResponse } from "./RestRequest.ts"
 import { closest } from "./suggest.ts"
+
+/**
+ * Statements are prepared once per connection under a name derived from their text, as PostgREST
+ * prepares them: an app asks the same few shapes again and again, and planning is most of a small
+ * query's cost. Postgres keeps each connection's plans; connections idle for 30 s are closed.
+ */
+const statementName = (text: string) => `pgrst_${createHash("sha1").update(text).digest("base64url")}`
 
 /** GET and HEAD only read (tables and functions alike); everything else may write. */
 export const isRead = (request: RestRequest): boolean => request.method === "GET" || request.method === "HEAD"
@@ -63,7 +71,7 @@ export const execute = (
       prefs,
       media: media as Exclude<typeof media, ReadonlyArray<string>>,
       run: (text, values) =>
-        tx.query({ text, values }).pipe(
+        tx.query({ text, values, name: statementName(text) }).pipe(
           Effect.map((r) => r.rows as never),
           Effect.mapError((e) => fromPgError(e, role)),
         ),
