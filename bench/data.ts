@@ -5,7 +5,7 @@ import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import pg from "pg"
 import { packageRoot } from "../platform/paths.ts"
-import { closedLoop, median, type WrkResult, wrk } from "./support.ts"
+import { closedLoop, median, type Row, type WrkResult, wrk } from "./support.ts"
 
 export interface DataBenchOptions {
   readonly tmp: string
@@ -18,14 +18,7 @@ export interface DataBenchOptions {
     databaseUrl: string,
   ) => Promise<{ readonly port: number; readonly stop: () => Promise<void> }>
   readonly createDatabase: (name: string) => Promise<string>
-  readonly record: (row: {
-    workload: string
-    result: string
-    floor?: string
-    ratio?: number
-    target?: string
-    met?: boolean
-  }) => void
+  readonly record: (row: Row) => void
   readonly log: (line: string) => void
 }
 

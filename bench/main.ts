@@ -25,6 +25,7 @@ import {
   median,
   paired,
   postgresPids,
+  type Row,
   rssMiB,
   startNatsServer,
   startNode,
@@ -41,14 +42,6 @@ const adminToken = randomBytes(16).toString("hex")
 const secret = randomBytes(32).toString("base64url")
 const log = (line: string) => process.stdout.write(`${line}\n`)
 
-interface Row {
-  readonly workload: string
-  readonly result: string
-  readonly floor?: string
-  readonly ratio?: number
-  readonly target?: string
-  readonly met?: boolean
-}
 const rows: Array<Row> = []
 const record = (row: Row) => {
   rows.push(row)

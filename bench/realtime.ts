@@ -9,7 +9,7 @@ import { createInterface } from "node:readline"
 import pg from "pg"
 import { packageRoot } from "../platform/paths.ts"
 import { freePort } from "../platform/postgres/Embedded.ts"
-import { type Child, dist, startNode } from "./support.ts"
+import { type Child, dist, type Row, startNode } from "./support.ts"
 
 export const realtimeMigrations = join(packageRoot, "bench", "fixtures", "realtime")
 
@@ -23,14 +23,7 @@ export interface RealtimeBenchOptions {
   readonly anonKey: string
   readonly databaseUrl: string
   readonly startReactor: () => Promise<{ readonly port: number; readonly stop: () => Promise<void> }>
-  readonly record: (row: {
-    workload: string
-    result: string
-    floor?: string
-    ratio?: number
-    target?: string
-    met?: boolean
-  }) => void
+  readonly record: (row: Row) => void
   readonly log: (line: string) => void
 }
 

@@ -7,6 +7,16 @@ import { packageRoot } from "../platform/paths.ts"
 
 export const dist = (...parts: Array<string>) => join(packageRoot, "dist", ...parts)
 
+/** One line of the results table: a workload, and how it compares with its floor. */
+export interface Row {
+  readonly workload: string
+  readonly result: string
+  readonly floor?: string
+  readonly ratio?: number
+  readonly target?: string
+  readonly met?: boolean
+}
+
 export interface Child {
   readonly process: ChildProcess
   readonly output: () => string
