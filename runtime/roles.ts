@@ -83,6 +83,8 @@ const relay = Layer.effectDiscard(
     const postgres = yield* Postgres
     const bus = yield* Bus
     yield* Effect.forkScoped(OutboxRelay.run(postgres, bus, relayFault()))
+    // In a fleet the leading relay may be in another process: commits here wake it over the bus.
+    if ((yield* ReactorConfig).bus.url !== "") yield* OutboxRelay.forwardCommits(bus)
   }),
 )
 

@@ -2,7 +2,7 @@
 // One relay is active per database (an advisory lock held on a dedicated connection); the others
 // wait to take over. It resumes after the later of its checkpoint and the last event the bus
 // already has, so a relay killed between publishing and checkpointing publishes nothing twice.
-import { Effect, Option, Schedule } from "effect"
+import { Effect, Option, Schedule, type Scope } from "effect"
 import pg from "pg"
 import type { BusShape } from "../../bus/Bus.ts"
 import type { PostgresShape } from "../postgres/Postgres.ts"
@@ -26,6 +26,17 @@ export interface RelayOptions {
 }
 
 const checkpointName = "outbox"
+const wakeupTopic = "outbox-wakeup"
+
+/**
+ * Tells the relay, wherever in the fleet it leads, that this process committed events: a signal
+ * on the bus per local commit, so the relay need not wait for its poll. Runs until the scope closes.
+ */
+export const forwardCommits = (bus: BusShape): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => Wakeup.listen(() => Effect.runFork(Effect.ignore(bus.signal(wakeupTopic, ""))))),
+    (stop) => Effect.sync(stop),
+  ).pipe(Effect.asVoid)
 /** Arbitrary but fixed, and distinct from the migration lock. */
 const relayLock = 7_348_129_002
 
@@ -68,15 +79,16 @@ export const run = (
       const leader = yield* becomeLeader(postgres.url)
       let wake: (() => void) | undefined
       let notified = false
+      const onCommit = () => {
+        notified = true
+        wake?.()
+      }
       yield* Effect.acquireRelease(
-        Effect.sync(() =>
-          Wakeup.listen(() => {
-            notified = true
-            wake?.()
-          }),
-        ),
+        Effect.sync(() => Wakeup.listen(onCommit)),
         (stop) => Effect.sync(stop),
       )
+      // Commits in other processes of the fleet say so on the bus (see forwardCommits).
+      yield* bus.listen(wakeupTopic, onCommit).pipe(Effect.ignore)
       // Until `ms` pass or a commit in this process signals, whichever is first. The canceller only
       // runs on interruption, so each way out clears the other.
       const sleep = (ms: number) =>
