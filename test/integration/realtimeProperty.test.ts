@@ -130,9 +130,7 @@ describe.each(topologies)("Realtime delivers exactly what SELECT returns (%s)", 
         await admin.query("rollback")
         const expected = rows.map((r) => r.id)
         // On a timeout the comparison below still runs, so a failure shows what arrived.
-        await eventually(() => seen.length >= expected.length, "the deliveries", 8_000).catch(
-          () => undefined,
-        )
+        await eventually(() => seen.length >= expected.length, "the deliveries", 8_000).catch(() => undefined)
         await new Promise((r) => setTimeout(r, 100))
         expect({ seed, using, claims, seen }).toEqual({ seed, using, claims, seen: expected })
       }

@@ -42,9 +42,8 @@ export const membershipReadable = (
   tables.every((t) => {
     const table = policies.tables.get(key(t.schema, t.table))
     const access = table?.access.find((a) => a.role === role)
-    return (
-      table !== undefined && access !== undefined && access.select && (!table.rowSecurity || access.bypass)
-    )
+    if (table === undefined || access?.select !== true) return false
+    return !table.rowSecurity || access.bypass
   })
 
 export const loadPolicies = (
