@@ -345,4 +345,17 @@ describe("rebuilding a projection", () => {
     await run(rebuild(postgres, { tables: ["ledger_balances"], apply }))
     expect(await snapshot()).toEqual(first)
   })
+
+  it("refuses, and empties nothing, when an app table references the projection", async () => {
+    await run(postgres.query("create table ledger_owners (account text primary key, owner text not null)"))
+    await run(postgres.query("create table ledger_notes (account text references ledger_owners, note text)"))
+    await run(postgres.query("insert into ledger_owners values ('a', 'ada')"))
+    await run(postgres.query("insert into ledger_notes values ('a', 'keep me')"))
+    const failed = await run(
+      Effect.flip(rebuild(postgres, { tables: ["ledger_owners"], apply: () => Effect.void })),
+    )
+    expect(failed).toMatchObject({ _tag: "PgError", code: "0A000" })
+    const notes = await run(postgres.query("select note from ledger_notes")).then((r) => r.rows)
+    expect(notes).toEqual([{ note: "keep me" }])
+  })
 })
