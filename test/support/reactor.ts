@@ -32,8 +32,11 @@ export interface RunningReactor {
   readonly env: Record<string, string>
   /** The processes by role: "all" in one process; "gateway" and "auth" decomposed. */
   readonly processes: Map<string, ReactorProcess>
-  /** Starts another process of a role (a second worker, or one to replace a killed one). */
-  readonly startRole: (role: string) => Promise<ReactorProcess>
+  /**
+   * Starts another process of a role (a second worker, or one to replace a killed one), kept in
+   * `processes` under `name` (default: the role, replacing the one there).
+   */
+  readonly startRole: (role: string, name?: string) => Promise<ReactorProcess>
   readonly stop: () => Promise<void>
 }
 
@@ -106,9 +109,9 @@ export const startReactor = async (
     ...options.env,
   }
   const processes = new Map<string, ReactorProcess>()
-  const startRole = async (role: string) => {
+  const startRole = async (role: string, name = role) => {
     const started = spawnRole(role, env)
-    processes.set(role, started)
+    processes.set(name, started)
     return started
   }
   const roles = topology === "single" ? ["all"] : ["auth", "data", "gateway"]
