@@ -1,5 +1,5 @@
 // A request as route handlers see it: everything uWS gave synchronously, plus the body.
-import type { Meta } from "../../bus/Bus.ts"
+import type { Meta, SendOptions } from "../../bus/Bus.ts"
 import type { QueryParams } from "./QueryParams.ts"
 
 export interface HttpRequest {
@@ -23,4 +23,15 @@ export interface HttpRequest {
 export const bearer = (request: HttpRequest): string | undefined => {
   const match = /^bearer (\S+)$/i.exec(request.headers.get("authorization") ?? "")
   return match?.[1]
+}
+
+/**
+ * Bus options for a command from this request. A client's Idempotency-Key makes its retry safe;
+ * without one the bus makes a key, and knows the command is new.
+ */
+export const commandOptions = (request: HttpRequest, timeout: number): SendOptions => {
+  const key = request.headers.get("idempotency-key")
+  return key === undefined
+    ? { meta: request.meta, timeout }
+    : { meta: request.meta, timeout, idempotencyKey: key }
 }

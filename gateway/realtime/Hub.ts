@@ -71,34 +71,21 @@ interface Member {
   replay: Replay | undefined
 }
 
-const positionMessage = (vsn: Vsn, topic: string, position: string) =>
+/** A `system` message about this channel's postgres_changes. */
+const systemMessage = (vsn: Vsn, topic: string, payload: Record<string, unknown>) =>
   encode(vsn, {
     joinRef: null,
     ref: null,
     topic,
     event: "system",
-    payload: {
-      extension: "postgres_changes",
-      status: "ok",
-      message: "Changes delivered up to position",
-      channel: topic.replace(/^realtime:/, ""),
-      position,
-    },
+    payload: { extension: "postgres_changes", ...payload, channel: topic.replace(/^realtime:/, "") },
   })
 
+const positionMessage = (vsn: Vsn, topic: string, position: string) =>
+  systemMessage(vsn, topic, { status: "ok", message: "Changes delivered up to position", position })
+
 const reloadMessage = (vsn: Vsn, topic: string, message: string) =>
-  encode(vsn, {
-    joinRef: null,
-    ref: null,
-    topic,
-    event: "system",
-    payload: {
-      extension: "postgres_changes",
-      status: "error",
-      message,
-      channel: topic.replace(/^realtime:/, ""),
-    },
-  })
+  systemMessage(vsn, topic, { status: "error", message })
 
 const qualified = (schema: string, table: string) => `${schema}.${table}`
 
@@ -174,8 +161,23 @@ export class Hub {
     }
   }
 
-  /** The subscriber's claims changed: move it to the audiences its new claims belong to. */
+  /**
+   * The subscriber's claims changed: move it to the audiences its new claims belong to. Queued
+   * behind the batch under way: moved between a batch's authorization and its publishing, the
+   * subscriber would be in neither audience the batch was decided for, and miss its changes.
+   */
   reauthorize(subscriber: Subscriber): void {
+    void this.enqueue(async () => this.move(subscriber))
+  }
+
+  /** The policies changed: every subscriber is moved to the audience it now belongs to (queued too). */
+  reauthorizeAll(): void {
+    void this.enqueue(async () => {
+      for (const subscriber of [...this.members.keys()]) this.move(subscriber)
+    })
+  }
+
+  private move(subscriber: Subscriber): void {
     const member = this.members.get(subscriber)
     if (member === undefined) return
     for (const group of member.groups) {
@@ -189,11 +191,6 @@ export class Hub {
         this.assign(group, subscriber, member, table)
       }
     }
-  }
-
-  /** The policies changed: every subscriber is moved to the audience it now belongs to. */
-  reauthorizeAll(): void {
-    for (const subscriber of [...this.members.keys()]) this.reauthorize(subscriber)
   }
 
   publishChanges(changes: ReadonlyArray<RowChange>): Effect.Effect<void> {

@@ -2,7 +2,7 @@
 // Postgres says `NOTIFY pgrst, 'reload schema'` (as PostgREST does; Reactor's own DDL trigger
 // sends it after every migration or DDL statement, whoever ran it).
 import { Context, Effect, Layer } from "effect"
-import { listen } from "../../platform/postgres/Listener.ts"
+import { onSchemaChange } from "../../platform/postgres/Listener.ts"
 import { Postgres } from "../../platform/postgres/Postgres.ts"
 import { DataSettings } from "./Config.ts"
 import { load, type SchemaCache } from "./schema/SchemaCache.ts"
@@ -17,9 +17,6 @@ export class SchemaCatalog extends Context.Service<SchemaCatalog, SchemaCatalogS
   "reactor/data/SchemaCatalog",
 ) {}
 
-/** Several DDL statements in a row (a migration) cause one reload, not one each. */
-const settleMs = 30
-
 export const layer = Layer.effect(
   SchemaCatalog,
   Effect.gen(function* () {
@@ -29,14 +26,13 @@ export const layer = Layer.effect(
     const fetch = postgres.transaction((tx) =>
       Effect.gen(function* () {
         // Tables created while no event trigger could catch them (no superuser) are captured here.
+        // (At start, `reactor start` has just done it: then this finds nothing to do.)
         yield* tx.query("select reactor.capture_schemas($1::text[])", [schemas])
         return yield* load(tx, schemas)
       }),
     )
-    let cache = yield* fetch.pipe(Effect.orDie)
-
-    let pending = false
-    const reload = Effect.suspend(() => fetch).pipe(
+    let cache: SchemaCache | undefined
+    const reload = fetch.pipe(
       Effect.tap((next) =>
         Effect.sync(() => {
           cache = next
@@ -45,26 +41,11 @@ export const layer = Layer.effect(
       Effect.tapError((e) => Effect.logWarning(`schema cache reload failed: ${e.message}`)),
       Effect.ignore,
     )
-    const scheduleReload = () => {
-      if (pending) return
-      pending = true
-      Effect.runFork(
-        Effect.sleep(settleMs).pipe(
-          Effect.andThen(
-            Effect.sync(() => {
-              pending = false
-            }),
-          ),
-          Effect.andThen(reload),
-        ),
-      )
-    }
+    yield* onSchemaChange(postgres.url, reload)
+    const first = yield* fetch.pipe(Effect.orDie)
+    // A reload that finished during the first load is newer: keep it.
+    cache ??= first
 
-    // A missed notification (the listening connection dropped) also reloads.
-    yield* listen(postgres.url, "pgrst", (payload) => {
-      if (payload === undefined || payload === "" || payload === "reload schema") scheduleReload()
-    })
-
-    return { current: () => cache, reload }
+    return { current: () => cache!, reload }
   }),
 )

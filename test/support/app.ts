@@ -26,10 +26,4 @@ export const signedIn = async (reactor: RunningReactor): Promise<SignedIn> => {
   return { client, userId: data.user!.id, token: data.session!.access_token }
 }
 
-export const eventually = async (check: () => boolean, what = "the condition", timeoutMs = 10_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
+export { waitFor as eventually } from "./reactor.ts"

@@ -47,7 +47,12 @@ export interface StartOptions {
 
 const bin = join(packageRoot, "bin", "reactor.js")
 
-const waitFor = async (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000) => {
+/** Polls `check` until it holds; fails naming `what` after `timeoutMs`. */
+export const waitFor = async (
+  check: () => boolean | Promise<boolean>,
+  what = "the condition",
+  timeoutMs = 20_000,
+) => {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (await check()) return

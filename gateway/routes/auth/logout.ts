@@ -3,8 +3,9 @@ import { Effect } from "effect"
 import { Bus } from "../../../bus/Bus.ts"
 import * as Auth from "../../../contracts/auth.ts"
 import { ValidationFailed } from "../../../contracts/errors.ts"
+import { commandOptions } from "../../http/HttpRequest.ts"
 import { empty } from "../../http/HttpResponse.ts"
-import { commandOptions, gotrueRoute, signedIn } from "./request.ts"
+import { gotrueRoute, signedIn } from "./request.ts"
 
 const scopes = ["global", "local", "others"] as const
 

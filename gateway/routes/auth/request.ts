@@ -1,6 +1,5 @@
 // Reading GoTrue request bodies and bearer tokens, with GoTrue's errors when they are wrong.
 import { Effect } from "effect"
-import type { SendOptions } from "../../../bus/Bus.ts"
 import { ValidationFailed } from "../../../contracts/errors.ts"
 import type { JsonObject } from "../../../contracts/shared.ts"
 import { BadJwt, NoAuthorization, RateLimited } from "../../http/GatewayError.ts"
@@ -34,17 +33,6 @@ export const object = (
   return typeof value === "object" && !Array.isArray(value)
     ? Effect.succeed(value as JsonObject)
     : Effect.fail(new ValidationFailed({ message: `${name} must be an object`, field: name }))
-}
-
-/**
- * Bus options for a command from this request. A client's Idempotency-Key makes its retry safe;
- * without one the bus makes a key, and knows the command is new.
- */
-export const commandOptions = (request: HttpRequest, timeout: number): SendOptions => {
-  const key = request.headers.get("idempotency-key")
-  return key === undefined
-    ? { meta: request.meta, timeout }
-    : { meta: request.meta, timeout, idempotencyKey: key }
 }
 
 export const rateLimit = (

@@ -3,8 +3,9 @@ import { Effect } from "effect"
 import { Bus } from "../../../bus/Bus.ts"
 import * as Auth from "../../../contracts/auth.ts"
 import { ValidationFailed } from "../../../contracts/errors.ts"
+import { commandOptions } from "../../http/HttpRequest.ts"
 import { json } from "../../http/HttpResponse.ts"
-import { body, commandOptions, gotrueRoute, object, rateLimit, text } from "./request.ts"
+import { body, gotrueRoute, object, rateLimit, text } from "./request.ts"
 
 export const signup = (timeout: number) =>
   gotrueRoute({

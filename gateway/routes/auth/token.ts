@@ -4,8 +4,9 @@ import { Bus } from "../../../bus/Bus.ts"
 import * as Auth from "../../../contracts/auth.ts"
 import { ValidationFailed } from "../../../contracts/errors.ts"
 import { UnsupportedGrantType } from "../../http/GatewayError.ts"
+import { commandOptions } from "../../http/HttpRequest.ts"
 import { json } from "../../http/HttpResponse.ts"
-import { body, commandOptions, gotrueRoute, rateLimit, text } from "./request.ts"
+import { body, gotrueRoute, rateLimit, text } from "./request.ts"
 
 export const token = (timeout: number) =>
   gotrueRoute({

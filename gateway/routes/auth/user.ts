@@ -2,8 +2,9 @@
 import { Effect } from "effect"
 import { Bus } from "../../../bus/Bus.ts"
 import * as Auth from "../../../contracts/auth.ts"
+import { commandOptions } from "../../http/HttpRequest.ts"
 import { json } from "../../http/HttpResponse.ts"
-import { body, commandOptions, gotrueRoute, object, rateLimit, signedIn, text } from "./request.ts"
+import { body, gotrueRoute, object, rateLimit, signedIn, text } from "./request.ts"
 
 export const getUser = (timeout: number) =>
   gotrueRoute({

@@ -5,10 +5,10 @@ import { Effect } from "effect"
 import { Bus } from "../../../bus/Bus.ts"
 import * as Data from "../../../contracts/data.ts"
 import type { Claims } from "../../../platform/jwt/Jwt.ts"
-import type { HttpRequest } from "../../http/HttpRequest.ts"
-import { bearer } from "../../http/HttpRequest.ts"
+import { bearer, commandOptions, type HttpRequest } from "../../http/HttpRequest.ts"
 import type { HttpResponse } from "../../http/HttpResponse.ts"
 import { type Method, type Route, route } from "../../Route.ts"
+import { AuthGateway } from "../auth/AuthGateway.ts"
 import { DataGateway } from "./DataGateway.ts"
 
 const restError = (status: number, code: string, message: string, details: string | null = null) =>
@@ -31,17 +31,16 @@ const textOf = (claims: Claims) => {
 /** The caller's claims: the bearer token's, else the apikey's (already checked by the server). */
 const caller = (request: HttpRequest) =>
   Effect.gen(function* () {
-    const gateway = yield* DataGateway
+    // The server's verifier, and its cache: the apikey checked at the door is not checked again.
+    const { verify } = yield* AuthGateway
     const token = bearer(request) ?? request.headers.get("apikey") ?? request.query.get("apikey") ?? ""
-    const claims = yield* gateway
-      .verify(token)
-      .pipe(
-        Effect.mapError((e) =>
-          /expired/i.test(e.reason)
-            ? restError(401, "PGRST303", "JWT expired")
-            : restError(401, "PGRST301", `JWT could not be verified: ${e.reason}`),
-        ),
-      )
+    const claims = yield* verify(token).pipe(
+      Effect.mapError((e) =>
+        /expired/i.test(e.reason)
+          ? restError(401, "PGRST303", "JWT expired")
+          : restError(401, "PGRST301", `JWT could not be verified: ${e.reason}`),
+      ),
+    )
     if (!roles.has(claims.role)) {
       return yield* restError(401, "PGRST301", `role "${claims.role}" may not use the Data API`)
     }
@@ -79,7 +78,11 @@ const answer = (reply: Data.RestReply): HttpResponse => ({
   ...(reply.body === "" ? {} : { body: reply.body }),
 })
 
-const restRoute = (method: Method, kind: "table" | "rpc", timeout: number): Route<Bus | DataGateway> =>
+const restRoute = (
+  method: Method,
+  kind: "table" | "rpc",
+  timeout: number,
+): Route<Bus | AuthGateway | DataGateway> =>
   route({
     method,
     path: kind === "table" ? "/rest/v1/:name" : "/rest/v1/rpc/:name",
@@ -107,17 +110,10 @@ const restRoute = (method: Method, kind: "table" | "rpc", timeout: number): Rout
         const reply =
           request.method === "GET" || request.method === "HEAD"
             ? yield* bus.request(Data.Read, payload, { meta: request.meta, timeout })
-            : yield* bus.send(Data.Write, payload, idempotent(request, timeout))
+            : yield* bus.send(Data.Write, payload, commandOptions(request, timeout))
         return answer(reply)
       }),
   })
-
-const idempotent = (request: HttpRequest, timeout: number) => {
-  const key = request.headers.get("idempotency-key")
-  return key === undefined
-    ? { meta: request.meta, timeout }
-    : { meta: request.meta, timeout, idempotencyKey: key }
-}
 
 const methods: ReadonlyArray<Method> = ["get", "head", "post", "patch", "put", "del"]
 

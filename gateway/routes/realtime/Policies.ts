@@ -12,6 +12,8 @@ import { compile, type Visibility } from "../../../platform/rls/Visibility.ts"
 export interface Policies {
   readonly tables: ReadonlyMap<string, TablePolicies>
   readonly visibility: ReadonlyMap<string, Visibility>
+  /** Per table, the roles decided in memory: those that may read all its membership tables. */
+  readonly inMemory: ReadonlyMap<string, ReadonlySet<string>>
   readonly membership: MembershipIndex.MembershipIndex
   /**
    * Transactions below this id had committed when the membership tables were read: their changes
@@ -22,25 +24,18 @@ export interface Policies {
 
 export const key = (schema: string, table: string) => `${schema}.${table}`
 
-export const empty: Policies = {
-  tables: new Map(),
-  visibility: new Map(),
-  membership: MembershipIndex.make([]),
-  snapshotXmin: 0n,
-}
-
 /**
  * In memory, a membership subquery sees the whole table; in Postgres it runs as the subscriber,
  * under the membership table's own grants and RLS. So a role is decided in memory only where it may
  * read every row of every membership table its policies use.
  */
-export const membershipReadable = (
-  policies: Policies,
-  tables: ReadonlyArray<MembershipTable>,
+const membershipReadable = (
+  tables: ReadonlyMap<string, TablePolicies>,
+  membershipTables: ReadonlyArray<MembershipTable>,
   role: string,
 ): boolean =>
-  tables.every((t) => {
-    const table = policies.tables.get(key(t.schema, t.table))
+  membershipTables.every((t) => {
+    const table = tables.get(key(t.schema, t.table))
     const access = table?.access.find((a) => a.role === role)
     if (table === undefined || access?.select !== true) return false
     return !table.rowSecurity || access.bypass
@@ -72,9 +67,20 @@ export const loadPolicies = (
             rows.map((r) => r.row),
           )
         }
+        const tables = new Map(loaded.map((t) => [key(t.schema, t.table), t] as const))
+        const inMemory = new Map(
+          [...visibility].map(([qualified, v]) => {
+            const roles = tables.get(qualified)!.access.map((a) => a.role)
+            return [
+              qualified,
+              new Set(roles.filter((role) => membershipReadable(tables, v.membershipTables, role))),
+            ]
+          }),
+        )
         return {
-          tables: new Map(loaded.map((t) => [key(t.schema, t.table), t] as const)),
+          tables,
           visibility,
+          inMemory,
           membership,
           snapshotXmin: BigInt(xmin.rows[0]!.xmin),
         }

@@ -10,7 +10,7 @@ import type { PostgresShape } from "../../../platform/postgres/Postgres.ts"
 import type { TablePolicies } from "../../../platform/rls/load.ts"
 import type { Audience, ChangeAuthorizer } from "../../realtime/ChangeAuthorizer.ts"
 import type { RowChange } from "../../realtime/RowChange.ts"
-import { key, membershipReadable, type Policies } from "./Policies.ts"
+import { key, type Policies } from "./Policies.ts"
 
 // Claims that change with every token of the same user and that no sane policy reads: leaving
 // them out lets one user's reconnects, and refreshed tokens, share an audience.
@@ -42,7 +42,7 @@ export interface RlsAuthorizerOptions {
 }
 
 export const rlsAuthorizer = (options: RlsAuthorizerOptions): ChangeAuthorizer => {
-  /** true/false when the catalogs or the in-memory policies decide; undefined: ask Postgres. */
+  /** true/false when the in-memory policies or the catalogs decide; undefined: ask Postgres. */
   const decideHere = (
     policies: Policies,
     qualified: string,
@@ -50,16 +50,18 @@ export const rlsAuthorizer = (options: RlsAuthorizerOptions): ChangeAuthorizer =
     row: Record<string, unknown> | null,
   ): boolean | undefined => {
     const table = policies.tables.get(qualified)
-    const access = table?.access.find((a) => a.role === claims.role)
-    if (table === undefined || access === undefined || row === null) return false
-    if (!access.select) return false
-    if (!table.rowSecurity || access.bypass) return true
-    if (combinedUsing(table, claims.role) === undefined) return false
-    const visibility = policies.visibility.get(qualified)
-    if (visibility === undefined || !membershipReadable(policies, visibility.membershipTables, claims.role)) {
-      return undefined
+    if (table === undefined || row === null) return false
+    if (policies.inMemory.get(qualified)?.has(claims.role) === true) {
+      const decided = policies.visibility
+        .get(qualified)!
+        .visible(claims.role, claims, row, policies.membership)
+      if (decided !== undefined) return decided
     }
-    return visibility.visible(claims.role, claims, row, policies.membership)
+    const access = table.access.find((a) => a.role === claims.role)
+    if (access === undefined || !access.select) return false
+    if (!table.rowSecurity || access.bypass) return true
+    // Without a permissive policy for the role Postgres lets no row through.
+    return table.policies.some((p) => p.permissive && p.appliesTo.includes(claims.role)) ? undefined : false
   }
 
   /** One statement pair per audience, in one read-only transaction that is rolled back. */
@@ -103,10 +105,9 @@ select coalesce(${using}, false) as visible from jsonb_populate_record(null::${r
     audienceOf: (schema, tableName, claims) => {
       const policies = options.policies()
       const qualified = key(schema, tableName)
-      const visibility = policies.visibility.get(qualified)
       const inMemory =
-        visibility !== undefined && membershipReadable(policies, visibility.membershipTables, claims.role)
-          ? visibility.audienceKey(claims.role, claims)
+        policies.inMemory.get(qualified)?.has(claims.role) === true
+          ? policies.visibility.get(qualified)!.audienceKey(claims.role, claims)
           : undefined
       return inMemory ?? `${claims.role}|${stableClaims(claims)}`
     },

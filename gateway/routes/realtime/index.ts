@@ -1,16 +1,16 @@
 // Realtime on this gateway, wired to the platform: tokens checked with the project secret, every
 // captured change followed from the bus, missed ones read back from the event log, broadcasts and
 // presence shared with other gateways over bus signals, and delivery authorized by the tables' RLS.
-import { Effect, Redacted, Semaphore } from "effect"
+import { Effect, Semaphore } from "effect"
 import { Bus } from "../../../bus/Bus.ts"
 import * as Data from "../../../contracts/data.ts"
 import { ReactorConfig } from "../../../platform/config/Config.ts"
 import * as LogCursor from "../../../platform/eventlog/LogCursor.ts"
-import { makeVerifier } from "../../../platform/jwt/Jwt.ts"
-import { listen } from "../../../platform/postgres/Listener.ts"
+import { onSchemaChange } from "../../../platform/postgres/Listener.ts"
 import { Postgres } from "../../../platform/postgres/Postgres.ts"
 import * as Realtime from "../../realtime/Realtime.ts"
 import type { RowChange } from "../../realtime/RowChange.ts"
+import { AuthGateway } from "../auth/AuthGateway.ts"
 import { busRelay } from "./busRelay.ts"
 import { logHistory } from "./logHistory.ts"
 import { loadPolicies, type Policies } from "./Policies.ts"
@@ -33,7 +33,7 @@ export const start = Effect.gen(function* () {
   const postgres = yield* Postgres
   const schemas = config.data.schemas
 
-  let policies: Policies = yield* loadPolicies(postgres, schemas).pipe(Effect.orDie)
+  let policies: Policies | undefined
   let realtime: Realtime.Realtime | undefined
   // One load at a time; a notification during a load asks for one more after it.
   const load = loadPolicies(postgres, schemas).pipe(
@@ -48,13 +48,15 @@ export const start = Effect.gen(function* () {
   )
   const semaphore = yield* Semaphore.make(1)
   const refresh = semaphore.withPermits(1)(load)
-  yield* listen(postgres.url, "pgrst", (payload) => {
-    if (payload === undefined || payload === "" || payload === "reload schema") Effect.runFork(refresh)
-  })
+  yield* onSchemaChange(postgres.url, refresh)
+  const first = yield* loadPolicies(postgres, schemas).pipe(Effect.orDie)
+  // A reload that finished during the first load is newer: keep it.
+  policies ??= first
+  const current = () => policies!
 
   realtime = yield* Realtime.make({
-    verifyJwt: makeVerifier(Redacted.value(config.auth.jwt_secret)),
-    authorizer: rlsAuthorizer({ postgres, policies: () => policies, refresh }),
+    verifyJwt: (yield* AuthGateway).verify,
+    authorizer: rlsAuthorizer({ postgres, policies: current, refresh }),
     history: logHistory(postgres, {
       windowMs: config.realtime.replay_window_ms,
       maxChanges: config.realtime.replay_max_changes,
@@ -67,8 +69,8 @@ export const start = Effect.gen(function* () {
     // Membership tables in memory follow the changes in order, before any later change is judged;
     // changes the last snapshot of them already holds are not applied twice.
     const cursor = LogCursor.parse(change.position)
-    if (cursor === undefined || cursor.transactionId >= policies.snapshotXmin)
-      policies.membership.apply(change)
+    if (cursor === undefined || cursor.transactionId >= current().snapshotXmin)
+      current().membership.apply(change)
     return started.publishChanges([change])
   })
   return started

@@ -10,7 +10,7 @@ import * as Wakeup from "../../../platform/eventlog/Wakeup.ts"
 import { Postgres } from "../../../platform/postgres/Postgres.ts"
 import { execute } from "../rest/execute.ts"
 import { SchemaCatalog } from "../SchemaCatalog.ts"
-import { becomeCaller, toContractErrors, toRestRequest } from "./asCaller.ts"
+import { becomeCaller, callerSettings, toContractErrors, toRestRequest } from "./asCaller.ts"
 
 /** Long enough for a redelivery after a worker died; writes' replies can be large. */
 const keepReplyMs = 15 * 60_000
@@ -18,22 +18,26 @@ const keepReplyMs = 15 * 60_000
 export const Write = Effect.gen(function* () {
   const postgres = yield* Postgres
   const catalog = yield* SchemaCatalog
-  return handler(Data.Write, (payload, context) =>
-    payload.method === "GET" || payload.method === "HEAD"
-      ? Effect.fail(new ValidationFailed({ message: `${payload.method} is not a write`, field: "method" }))
-      : transact(postgres, { contract: Data.Write, context, keepReplyMs }, (tx) =>
-          Effect.gen(function* () {
-            yield* becomeCaller(tx, payload, context.meta.requestId)
-            const reply = yield* execute(tx, catalog.current(), toRestRequest(payload), {
-              role: payload.role,
-            })
-            // The command log is the worker's, not the caller's.
-            yield* tx.query("reset role").pipe(Effect.orDie)
-            return reply
-          }),
-        ).pipe(
-          toContractErrors,
-          Effect.tap(() => Effect.sync(Wakeup.signal)),
-        ),
-  )
+  return handler(Data.Write, (payload, context) => {
+    if (payload.method === "GET" || payload.method === "HEAD") {
+      return Effect.fail(
+        new ValidationFailed({ message: `${payload.method} is not a write`, field: "method" }),
+      )
+    }
+    const caller = callerSettings(payload, context.meta.requestId)
+    if (caller instanceof ValidationFailed) return Effect.fail(caller)
+    return transact(postgres, { contract: Data.Write, context, keepReplyMs }, (tx) =>
+      Effect.gen(function* () {
+        // Not with BEGIN, as reads do: a redelivered command first looks up its reply as the worker.
+        yield* becomeCaller(tx, caller)
+        const reply = yield* execute(tx, catalog.current(), toRestRequest(payload), { role: payload.role })
+        // The command log is the worker's, not the caller's.
+        yield* tx.query("reset role").pipe(Effect.orDie)
+        return reply
+      }),
+    ).pipe(
+      toContractErrors,
+      Effect.tap(() => Effect.sync(Wakeup.signal)),
+    )
+  })
 })

@@ -11,36 +11,18 @@ import type { RestRequest } from "../rest/RestRequest.ts"
 /** The roles a request may run as; a token naming any other is refused before it gets here. */
 const roles = new Set(["anon", "authenticated", "service_role"])
 
-/**
- * Sets the role and `request.jwt.claims` for the rest of the transaction, as PostgREST does, and
- * `reactor.request_id`, which the capture triggers put in the metadata of the changes made.
- */
-export const becomeCaller = (
-  tx: Tx,
-  payload: Data.RestRequest,
-  requestId: string,
-): Effect.Effect<void, ValidationFailed> =>
-  Effect.gen(function* () {
-    if (!roles.has(payload.role)) {
-      return yield* new ValidationFailed({
-        message: `role ${payload.role} may not use the Data API`,
-        field: "role",
-      })
-    }
-    yield* tx
-      .query({
-        name: "data.become-caller",
-        text: "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true), set_config('reactor.request_id', $3, true)",
-        values: [payload.role, payload.claims, requestId],
-      })
-      .pipe(Effect.orDie)
-  })
+/** What a transaction is set to for the caller's settings to hold. */
+export type CallerSettings = ReadonlyArray<readonly [name: string, value: string]>
 
-/** The same settings, for a transaction that sets them with BEGIN (Postgres.transaction's locals). */
+/**
+ * The caller's role and `request.jwt.claims`, as PostgREST sets them, and `reactor.request_id`,
+ * which the capture triggers put in the metadata of the changes made; for Postgres.transaction's
+ * locals, or for becomeCaller.
+ */
 export const callerSettings = (
   payload: Data.RestRequest,
   requestId: string,
-): ReadonlyArray<readonly [string, string]> | ValidationFailed =>
+): CallerSettings | ValidationFailed =>
   roles.has(payload.role)
     ? [
         ["role", payload.role],
@@ -48,6 +30,16 @@ export const callerSettings = (
         ["reactor.request_id", requestId],
       ]
     : new ValidationFailed({ message: `role ${payload.role} may not use the Data API`, field: "role" })
+
+/** Applies the settings for the rest of a transaction already under way. */
+export const becomeCaller = (tx: Tx, settings: CallerSettings): Effect.Effect<void> =>
+  tx
+    .query({
+      name: `data.become-caller-${settings.length}`,
+      text: `select ${settings.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(", ")}`,
+      values: settings.flat(),
+    })
+    .pipe(Effect.orDie, Effect.asVoid)
 
 export const toRestRequest = (payload: Data.RestRequest): RestRequest => ({
   method: payload.method,
