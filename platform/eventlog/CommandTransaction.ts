@@ -5,7 +5,7 @@ import { Data, Effect, Schema } from "effect"
 import type { HandlerContext } from "../../bus/Bus.ts"
 import { tagOf } from "../../contracts/avro/Codec.ts"
 import type { Command, ErrorOf, SuccessOf } from "../../contracts/Contract.ts"
-import type { PgError, PostgresShape, Tx } from "../postgres/Postgres.ts"
+import { PgError, type PostgresShape, type Tx } from "../postgres/Postgres.ts"
 import * as EventStore from "./EventStore.ts"
 import * as Wakeup from "./Wakeup.ts"
 
@@ -92,40 +92,42 @@ export const transact = <C extends Command, E, R>(
   }
 
   const attempt = (n: number) =>
-    postgres.transaction((tx) =>
-      Effect.gen(function* () {
-        // Reads come before the first write (see docs/architecture.md, "Commands, exactly once").
-        // A first delivery of a key the bus made cannot have run before; anything else may have,
-        // so its stored reply is looked up. Either way the command_log row's unique key is the
-        // backstop: a duplicate that slips through fails on insert and is retried with the lookup.
-        const mayRepeat = n > 0 || context.keyFromSender || context.delivery > 1
-        const stored = mayRepeat ? yield* lookup(tx, contract.subject, context.idempotencyKey) : undefined
-        if (stored !== undefined) return { stored, fresh: false, appended: false }
-        let appended = false
-        const commandTx: CommandTx = {
-          query: tx.query,
-          append: (streamId, expectedVersion, events) => {
-            appended ||= events.length > 0
-            return EventStore.append(tx, streamId, expectedVersion, events, meta)
-          },
-          readStream: (streamId) => EventStore.readStream(tx, streamId),
-          streamVersion: (streamId) => EventStore.streamVersion(tx, streamId),
-        }
-        const decision = yield* body(commandTx)
-        const reply: StoredReply =
-          decision instanceof CommitThenFail
-            ? {
-                outcome: decision.error._tag,
-                reply: Schema.encodeSync(
-                  contract.errors.find((e) => tagOf(e) === decision.error._tag) as unknown as Runnable,
-                )(decision.error),
-              }
-            : { outcome: "ok", reply: Schema.encodeSync(contract.success as unknown as Runnable)(decision) }
-        yield* tx
-          .query({
+    postgres
+      .transaction((tx) =>
+        Effect.gen(function* () {
+          // Reads come before the first write (see docs/architecture.md, "Commands, exactly once").
+          // A first delivery of a key the bus made cannot have run before; anything else may have,
+          // so its stored reply is looked up. Either way the command_log row's unique key is the
+          // backstop: a duplicate that slips through fails on insert and is retried with the lookup.
+          const mayRepeat = n > 0 || context.keyFromSender || context.delivery > 1
+          const stored = mayRepeat ? yield* lookup(tx, contract.subject, context.idempotencyKey) : undefined
+          if (stored !== undefined) return { stored, fresh: false, appended: false }
+          let appended = false
+          const commandTx: CommandTx = {
+            query: tx.query,
+            send: tx.send,
+            append: (streamId, expectedVersion, events) => {
+              appended ||= events.length > 0
+              return EventStore.append(tx, streamId, expectedVersion, events, meta)
+            },
+            readStream: (streamId) => EventStore.readStream(tx, streamId),
+            streamVersion: (streamId) => EventStore.streamVersion(tx, streamId),
+          }
+          const decision = yield* body(commandTx)
+          const reply: StoredReply =
+            decision instanceof CommitThenFail
+              ? {
+                  outcome: decision.error._tag,
+                  reply: Schema.encodeSync(
+                    contract.errors.find((e) => tagOf(e) === decision.error._tag) as unknown as Runnable,
+                  )(decision.error),
+                }
+              : { outcome: "ok", reply: Schema.encodeSync(contract.success as unknown as Runnable)(decision) }
+          // Sent, not waited for: it is answered with the commit, which reports a duplicate key.
+          yield* tx.send({
             name: "reactor.command-store",
             text: `insert into reactor.command_log (subject, idempotency_key, outcome, reply, expires_at)
-                 values ($1, $2, $3, $4, now() + $5 * interval '1 millisecond')`,
+               values ($1, $2, $3, $4, now() + $5 * interval '1 millisecond')`,
             values: [
               contract.subject,
               context.idempotencyKey,
@@ -134,16 +136,16 @@ export const transact = <C extends Command, E, R>(
               keepMs,
             ],
           })
-          .pipe(
-            Effect.catchTag(
-              "PgError",
-              (error): Effect.Effect<never, DuplicateKey | PgError> =>
-                error.code === "23505" ? Effect.fail(new DuplicateKey()) : Effect.fail(error),
-            ),
-          )
-        return { stored: reply, fresh: true, appended }
-      }),
-    )
+          return { stored: reply, fresh: true, appended }
+        }),
+      )
+      .pipe(
+        Effect.catchIf(
+          (error) =>
+            error instanceof PgError && error.code === "23505" && error.constraint === "command_log_pkey",
+          () => Effect.fail(new DuplicateKey()),
+        ),
+      )
 
   const attempts = options.attempts ?? 8
   const retrying = (

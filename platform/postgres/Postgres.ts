@@ -2,6 +2,8 @@
 import { Cause, Context, Data, Effect, Layer, type Scope } from "effect"
 import pg from "pg"
 import { ReactorConfig } from "../config/Config.ts"
+import type { Settings } from "./SettingsQuery.ts"
+import * as SharedConnections from "./SharedConnections.ts"
 
 /** A Postgres error: `code` is its SQLSTATE, `constraint` the constraint it broke, when it says. */
 export class PgError extends Data.TaggedError("PgError")<{
@@ -23,6 +25,15 @@ export interface Tx {
     statement: Statement | string,
     values?: ReadonlyArray<unknown>,
   ) => Effect.Effect<pg.QueryResult<R>, PgError>
+  /**
+   * Writes a statement whose answer the caller does not need, without waiting for it: in a
+   * transaction it travels with the next statement that is waited for, and its failure fails that
+   * statement or the commit. Elsewhere it is `query` without the rows.
+   */
+  readonly send: (
+    statement: Statement | string,
+    values?: ReadonlyArray<unknown>,
+  ) => Effect.Effect<void, PgError>
 }
 
 export interface TransactionOptions {
@@ -46,6 +57,13 @@ const beginWith = (options: TransactionOptions | undefined) => {
 }
 
 export interface PostgresShape extends Tx {
+  /**
+   * Statements that each run in a transaction of their own, after `options`' settings, in one round
+   * trip (see SettingsQuery), on a few connections that carry many callers' statements at once.
+   * For reads that need one statement, or several that need not see one snapshot; a statement that
+   * takes long delays those written behind it on its connection, so keep long work elsewhere.
+   */
+  readonly autocommit: (options: TransactionOptions) => Tx
   /** Runs `body` in one transaction: committed when it succeeds, rolled back when it fails or is interrupted. */
   readonly transaction: <A, E, R>(
     body: (tx: Tx) => Effect.Effect<A, E, R>,
@@ -67,25 +85,80 @@ const toPgError = (cause: unknown): PgError => {
   })
 }
 
+const toConfig = (statement: Statement | string, values: ReadonlyArray<unknown> | undefined) =>
+  (typeof statement === "string"
+    ? { text: statement, values: values as Array<unknown> | undefined }
+    : statement) as pg.QueryConfig
+
 const queryOn =
   (client: pg.Pool | pg.PoolClient): Tx["query"] =>
   (statement, values) =>
-    Effect.tryPromise({
-      try: () => {
-        const config =
-          typeof statement === "string"
-            ? { text: statement, values: values as Array<unknown> | undefined }
-            : statement
-        return client.query(config as pg.QueryConfig)
-      },
-      catch: toPgError,
-    }) as never
+    Effect.tryPromise({ try: () => client.query(toConfig(statement, values)), catch: toPgError }) as never
 
-export const make = (url: string, poolSize: number): Effect.Effect<PostgresShape, never, Scope.Scope> =>
+/** The settings TransactionOptions ask for, as SettingsQuery sets them. */
+const settingsOf = (options: TransactionOptions): Settings => [
+  ...(options.locals ?? []),
+  ...(options.readOnly === true ? [["transaction_read_only", "on"] as const] : []),
+]
+
+/**
+ * A transaction's statements on a pipelining connection. Those sent without waiting are answered
+ * in order before anything written after them, so by the time a later statement is answered their
+ * outcome is known: a failure among them is what that statement reports, since Postgres refuses
+ * everything after it in the transaction (25P02) and answers COMMIT with ROLLBACK.
+ */
+const transactionTx = (client: pg.PoolClient) => {
+  let failure: PgError | undefined
+  let pending: Promise<unknown> = Promise.resolve()
+  const send = (config: pg.QueryConfig) => {
+    pending = client.query(config).then(
+      () => undefined,
+      (error) => {
+        failure ??= toPgError(error)
+      },
+    )
+  }
+  const query: Tx["query"] = (statement, values) =>
+    Effect.tryPromise({
+      try: async () => {
+        try {
+          return await client.query(toConfig(statement, values))
+        } catch (error) {
+          await pending
+          throw failure ?? error
+        }
+      },
+      catch: (error) => (error instanceof PgError ? error : toPgError(error)),
+    }) as never
+  const tx: Tx = {
+    query,
+    send: (statement, values) => Effect.sync(() => send(toConfig(statement, values))),
+  }
+  const commit = Effect.tryPromise({
+    try: async () => {
+      const result = await client.query("commit")
+      await pending
+      if (failure !== undefined) throw failure
+      // COMMIT of a transaction that failed is answered ROLLBACK, not with an error.
+      if (result.command !== "COMMIT") throw new Error(`the transaction was rolled back (${result.command})`)
+    },
+    catch: (error) => (error instanceof PgError ? error : toPgError(error)),
+  })
+  return { tx, commit }
+}
+
+export const make = (
+  url: string,
+  poolSize: number,
+  sharedConnections = 2,
+): Effect.Effect<PostgresShape, never, Scope.Scope> =>
   Effect.gen(function* () {
+    // Pipelining: a statement is written as soon as it is asked for, not when the one before it is
+    // answered, which is what lets transactions send what they need not wait for.
+    const config = { connectionString: url, pipeline: true }
     const pool = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const pool = new pg.Pool({ connectionString: url, max: poolSize, idleTimeoutMillis: 30_000 })
+        const pool = new pg.Pool({ ...config, max: poolSize, idleTimeoutMillis: 30_000 })
         // An idle connection that Postgres drops (a restart) must not take the process down.
         pool.on("error", (error) =>
           Effect.runFork(Effect.logWarning(`idle Postgres connection lost: ${error.message}`)),
@@ -94,6 +167,10 @@ export const make = (url: string, poolSize: number): Effect.Effect<PostgresShape
       }),
       (pool) => Effect.promise(() => pool.end()),
     )
+    const shared = yield* Effect.acquireRelease(
+      Effect.sync(() => SharedConnections.make(config, sharedConnections)),
+      (shared) => Effect.promise(() => shared.end()),
+    )
 
     const transaction: PostgresShape["transaction"] = (body, options) =>
       Effect.suspend(() => {
@@ -101,12 +178,12 @@ export const make = (url: string, poolSize: number): Effect.Effect<PostgresShape
         return Effect.acquireUseRelease(
           Effect.tryPromise({ try: () => pool.connect(), catch: toPgError }),
           (client) => {
-            const tx: Tx = { query: queryOn(client) }
-            return tx.query(beginWith(options)).pipe(
+            const { tx, commit } = transactionTx(client)
+            return tx.send(beginWith(options)).pipe(
               Effect.andThen(body(tx)),
-              Effect.tap(() => tx.query("commit")),
+              Effect.tap(() => commit),
               Effect.onError(() =>
-                tx.query("rollback").pipe(
+                queryOn(client)("rollback").pipe(
                   Effect.catch(() => {
                     clean = false
                     return Effect.void
@@ -126,7 +203,25 @@ export const make = (url: string, poolSize: number): Effect.Effect<PostgresShape
         )
       })
 
-    return { query: queryOn(pool), transaction, pool, url }
+    const autocommit = (options: TransactionOptions): Tx => {
+      const settings = settingsOf(options)
+      const query: Tx["query"] = (statement, values) =>
+        Effect.tryPromise({
+          try: () => shared.query(toConfig(statement, values), settings),
+          catch: toPgError,
+        }) as never
+      return { query, send: (statement, values) => Effect.asVoid(query(statement, values)) }
+    }
+
+    const poolQuery = queryOn(pool)
+    return {
+      query: poolQuery,
+      send: (statement, values) => Effect.asVoid(poolQuery(statement, values)),
+      autocommit,
+      transaction,
+      pool,
+      url,
+    }
   })
 
 /** The pool for the configured database; the embedded one is started before this layer is built. */

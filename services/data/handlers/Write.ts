@@ -32,7 +32,7 @@ export const Write = Effect.gen(function* () {
         yield* becomeCaller(tx, caller)
         const reply = yield* execute(tx, catalog.current(), toRestRequest(payload), { role: payload.role })
         // The command log is the worker's, not the caller's.
-        yield* tx.query("reset role").pipe(Effect.orDie)
+        yield* tx.send("reset role").pipe(Effect.orDie)
         return reply
       }),
     ).pipe(

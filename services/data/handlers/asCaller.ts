@@ -31,15 +31,15 @@ export const callerSettings = (
       ]
     : new ValidationFailed({ message: `role ${payload.role} may not use the Data API`, field: "role" })
 
-/** Applies the settings for the rest of a transaction already under way. */
+/** Applies the settings for the rest of a transaction already under way; sent, not waited for. */
 export const becomeCaller = (tx: Tx, settings: CallerSettings): Effect.Effect<void> =>
   tx
-    .query({
+    .send({
       name: `data.become-caller-${settings.length}`,
       text: `select ${settings.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(", ")}`,
       values: settings.flat(),
     })
-    .pipe(Effect.orDie, Effect.asVoid)
+    .pipe(Effect.orDie)
 
 export const toRestRequest = (payload: Data.RestRequest): RestRequest => ({
   method: payload.method,

@@ -1,0 +1,135 @@
+import { Effect, Exit, Scope } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { createTestDatabase, type TestDatabase } from "../../test/support/database.ts"
+import * as Postgres from "./Postgres.ts"
+
+let db: TestDatabase
+let scope: Scope.Closeable
+let postgres: Postgres.PostgresShape
+/** One shared connection, so every autocommit statement follows the one before on the same session. */
+let single: Postgres.PostgresShape
+
+const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+const failure = <A>(effect: Effect.Effect<A, Postgres.PgError>) => run(Effect.flip(effect))
+
+beforeAll(async () => {
+  db = await createTestDatabase()
+  scope = Effect.runSync(Scope.make())
+  postgres = await run(Scope.provide(Postgres.make(db.url, 4), scope))
+  single = await run(Scope.provide(Postgres.make(db.url, 2, 1), scope))
+  await run(
+    postgres.query(`create table notes (id int primary key, body text);
+      insert into notes values (1, 'one'), (2, 'two')`),
+  )
+})
+afterAll(async () => {
+  await run(Scope.close(scope, Exit.void))
+  await db.drop()
+})
+
+const settingsNow =
+  "select current_setting('app.who', true) as who, current_setting('transaction_read_only') as ro"
+
+describe("statements in transactions of their own (autocommit)", () => {
+  it("run after their settings, which are gone when the statement is done", async () => {
+    const asAlice = single.autocommit({ locals: [["app.who", "alice"]], readOnly: true })
+    const { rows } = await run(asAlice.query({ name: "settings-now", text: settingsNow }))
+    expect(rows).toEqual([{ who: "alice", ro: "on" }])
+    const after = await run(single.autocommit({}).query(settingsNow))
+    expect(after.rows).toEqual([{ who: "", ro: "off" }])
+  })
+
+  it("refuse to write when read-only, and write nothing", async () => {
+    const reader = single.autocommit({ locals: [["app.who", "bob"]], readOnly: true })
+    const error = await failure(reader.query("insert into notes values (3, 'three')"))
+    expect(error.code).toBe("25006")
+    expect((await run(postgres.query("select count(*)::int as n from notes"))).rows).toEqual([{ n: 2 }])
+  })
+
+  it("each see their own settings when many share a connection at once", async () => {
+    const whos = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        run(
+          single
+            .autocommit({ locals: [["app.who", `user-${i}`]], readOnly: i % 2 === 0 })
+            .query<{ who: string; ro: string }>({ name: "settings-now", text: settingsNow }),
+        ).then((r) => r.rows[0]),
+      ),
+    )
+    expect(whos).toEqual(
+      Array.from({ length: 200 }, (_, i) => ({ who: `user-${i}`, ro: i % 2 === 0 ? "on" : "off" })),
+    )
+  })
+
+  it("leave the connection usable after failing to parse or to run", async () => {
+    const tx = single.autocommit({ locals: [["app.who", "carol"]] })
+    for (let i = 0; i < 2; i++) {
+      expect((await failure(tx.query({ name: "broken", text: "selec 1" }))).code).toBe("42601")
+    }
+    const divide = { name: "divide", text: "select 10 / $1::int as q" }
+    expect((await failure(tx.query({ ...divide, values: [0] }))).code).toBe("22012")
+    expect((await run(tx.query({ ...divide, values: [5] }))).rows).toEqual([{ q: 2 }])
+    expect((await run(tx.query({ name: "settings-now", text: settingsNow }))).rows[0]).toMatchObject({
+      who: "carol",
+    })
+  })
+
+  it("recover when Postgres drops the connection", async () => {
+    const tx = single.autocommit({ locals: [["app.who", "dave"]] })
+    const pid = (await run(tx.query<{ pid: number }>("select pg_backend_pid() as pid"))).rows[0]!.pid
+    await run(postgres.query("select pg_terminate_backend($1)", [pid]))
+    // Statements written before the client hears of the drop fail; the ones after get a new connection.
+    let again: Exit.Exit<{ rows: Array<{ pid: number }> }, Postgres.PgError> | undefined
+    for (let i = 0; i < 50 && (again === undefined || Exit.isFailure(again)); i++) {
+      again = await run(Effect.exit(tx.query<{ pid: number }>("select pg_backend_pid() as pid")))
+      if (Exit.isFailure(again)) await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    expect(Exit.isSuccess(again!)).toBe(true)
+    if (Exit.isSuccess(again!)) expect(again.value.rows[0]!.pid).not.toBe(pid)
+  })
+})
+
+describe("a transaction's statements sent without waiting", () => {
+  it("make the commit fail when one of them failed, and nothing is committed", async () => {
+    const error = await failure(
+      postgres.transaction((tx) =>
+        Effect.gen(function* () {
+          yield* tx.send("insert into notes values (10, 'ten')")
+          yield* tx.send("insert into notes values (1, 'duplicate')")
+        }),
+      ),
+    )
+    expect(error.code).toBe("23505")
+    expect((await run(postgres.query("select count(*)::int as n from notes where id = 10"))).rows).toEqual([
+      { n: 0 },
+    ])
+  })
+
+  it("report their own failure to the next statement waited for, not 'transaction aborted'", async () => {
+    const error = await failure(
+      postgres.transaction((tx) =>
+        Effect.gen(function* () {
+          yield* tx.send("select 1 / 0")
+          return yield* tx.query("select 1")
+        }),
+      ),
+    )
+    expect(error.code).toBe("22012")
+  })
+
+  it("commit with the statements waited for when all succeed", async () => {
+    await run(
+      postgres.transaction((tx) =>
+        Effect.gen(function* () {
+          yield* tx.send("insert into notes values (20, 'twenty')")
+          yield* tx.send("update notes set body = 'TWENTY' where id = 20")
+          const { rows } = yield* tx.query("select body from notes where id = 20")
+          expect(rows).toEqual([{ body: "TWENTY" }])
+        }),
+      ),
+    )
+    expect((await run(postgres.query("select body from notes where id = 20"))).rows).toEqual([
+      { body: "TWENTY" },
+    ])
+  })
+})

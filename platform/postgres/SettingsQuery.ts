@@ -1,0 +1,115 @@
+// One statement with transaction-local settings in front of it, written as one batch ending in one
+// Sync. In the extended protocol everything before a Sync is one implicit transaction, so the
+// settings hold for the statement and vanish at its end, a failure anywhere rolls back the lot, and
+// there is no BEGIN or COMMIT to wait for: one round trip where BEGIN, statement, COMMIT take three.
+//
+// pg has no public way to write two statements before a Sync, so this extends its Query and
+// reaches into the connection it is given (parse/bind/execute and the statement bookkeeping); pg
+// still parses the rows and calls back as for any query.
+import pg from "pg"
+
+/** The part of pg's connection a query writes to; not in pg's types. */
+interface Connection {
+  readonly parsedStatements: Record<string, string | undefined>
+  readonly submittedNamedStatements: Record<string, string | undefined>
+  parse(message: { text: string; name: string }): void
+  bind(message: { portal: string; statement: string; values: ReadonlyArray<unknown> }): void
+  execute(message: { portal: string }): void
+  close(message: { type: "S"; name: string }): void
+}
+
+interface QueryInternals {
+  requiresPreparation(): boolean
+  prepare(connection: Connection): void
+  handleDataRow(message: unknown): void
+  handleCommandComplete(message: unknown, connection: Connection): void
+  handleError(error: Error, connection: Connection): void
+}
+
+const Base = pg.Query as unknown as new (config: pg.QueryConfig) => QueryInternals & pg.Query
+
+const isParsed = (connection: Connection, name: string) =>
+  connection.parsedStatements[name] !== undefined || connection.submittedNamedStatements[name] !== undefined
+
+/** `select set_config($1, $2, true), …` for `count` settings, prepared once per connection. */
+const settingsStatement = (count: number) => ({
+  name: `reactor.settings-${count}`,
+  text: `select ${Array.from({ length: count }, (_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(", ")}`,
+})
+
+export type Settings = ReadonlyArray<readonly [name: string, value: string]>
+
+export class SettingsQuery extends Base {
+  /** Results of the settings statement still to come, which are not the caller's. */
+  private pending = 1
+  private readonly settings: { readonly name: string; readonly text: string; readonly values: Array<string> }
+  private parsedHere: Array<string> = []
+
+  constructor(config: pg.QueryConfig & { readonly name: string }, settings: Settings) {
+    super(config)
+    this.settings = { ...settingsStatement(settings.length), values: settings.flat() }
+  }
+
+  /** pg sends a statement without parameters as a simple query, which cannot share a Sync. */
+  override requiresPreparation() {
+    return true
+  }
+
+  override prepare(connection: Connection) {
+    // pg marks a statement parsed when any ParseComplete arrives while its query is active, so a
+    // batch that fails cannot tell which of its statements exist: it forgets both (handleError),
+    // and a later Parse first closes the name, which is no error when nothing has it.
+    const parse = (name: string, text: string) => {
+      if (isParsed(connection, name)) return
+      connection.close({ type: "S", name })
+      connection.parse({ text, name })
+      connection.submittedNamedStatements[name] = text
+      this.parsedHere.push(name)
+    }
+    parse(this.settings.name, this.settings.text)
+    connection.bind({ portal: "", statement: this.settings.name, values: this.settings.values })
+    connection.execute({ portal: "" })
+    const name = (this as unknown as { name: string }).name
+    // An unnamed statement is parsed by pg's prepare, as every time.
+    if (name !== "") parse(name, (this as unknown as { text: string }).text)
+    // pg's own prepare: Bind, Describe, Execute and the Sync, skipping a Parse just sent.
+    super.prepare(connection)
+  }
+
+  override handleDataRow(message: unknown) {
+    if (this.pending === 0) super.handleDataRow(message)
+  }
+
+  override handleCommandComplete(message: unknown, connection: Connection) {
+    if (this.pending === 0) return super.handleCommandComplete(message, connection)
+    this.pending--
+    connection.parsedStatements[this.settings.name] = this.settings.text
+    delete connection.submittedNamedStatements[this.settings.name]
+  }
+
+  override handleError(error: Error, connection: Connection) {
+    for (const name of this.parsedHere) {
+      delete connection.parsedStatements[name]
+      delete connection.submittedNamedStatements[name]
+    }
+    super.handleError(error, connection)
+  }
+}
+
+/** Runs `statement` after `settings` on `client`, in one implicit transaction. */
+export const querySettled = <R extends pg.QueryResultRow>(
+  client: pg.ClientBase,
+  statement: { readonly text: string; readonly name: string; readonly values?: ReadonlyArray<unknown> },
+  settings: Settings,
+): Promise<pg.QueryResult<R>> =>
+  new Promise((resolve, reject) => {
+    const query = new SettingsQuery(
+      { text: statement.text, name: statement.name, values: (statement.values ?? []) as Array<unknown> },
+      settings,
+    )
+    ;(query as unknown as { callback: (error: Error | null, result: pg.QueryResult<R>) => void }).callback = (
+      error,
+      result,
+    ) => (error === null || error === undefined ? resolve(result) : reject(error))
+    client.query(query as never)
+  })
