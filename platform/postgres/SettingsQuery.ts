@@ -32,10 +32,18 @@ const isParsed = (connection: Connection, name: string) =>
   connection.parsedStatements[name] !== undefined || connection.submittedNamedStatements[name] !== undefined
 
 /** `select set_config($1, $2, true), …` for `count` settings, prepared once per connection. */
-const settingsStatement = (count: number) => ({
-  name: `reactor.settings-${count}`,
-  text: `select ${Array.from({ length: count }, (_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(", ")}`,
-})
+const settingsStatement = (count: number) => {
+  let statement = settingsStatements[count]
+  if (statement === undefined) {
+    statement = {
+      name: `reactor.settings-${count}`,
+      text: `select ${Array.from({ length: count }, (_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(", ")}`,
+    }
+    settingsStatements[count] = statement
+  }
+  return statement
+}
+const settingsStatements: Array<{ readonly name: string; readonly text: string }> = []
 
 export type Settings = ReadonlyArray<readonly [name: string, value: string]>
 

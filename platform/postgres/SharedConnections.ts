@@ -16,12 +16,31 @@ export interface SharedConnections {
 interface Lane {
   client: Promise<pg.Client> | undefined
   inFlight: number
+  corked: boolean
+}
+
+/**
+ * Holds a connection's writes until the event loop has handled what it is handling now, so the
+ * statements of many requests leave in one write to the socket rather than one write each.
+ */
+const coalesce = (lane: Lane, client: pg.Client) => {
+  if (lane.corked) return
+  const stream = (
+    client as unknown as { connection: { stream: NodeJS.WritableStream & { cork(): void; uncork(): void } } }
+  ).connection.stream
+  stream.cork()
+  lane.corked = true
+  setImmediate(() => {
+    lane.corked = false
+    stream.uncork()
+  })
 }
 
 export const make = (config: pg.ClientConfig, count: number): SharedConnections => {
   const lanes: Array<Lane> = Array.from({ length: Math.max(1, count) }, () => ({
     client: undefined,
     inFlight: 0,
+    corked: false,
   }))
   let ended = false
 
@@ -51,6 +70,7 @@ export const make = (config: pg.ClientConfig, count: number): SharedConnections 
     lane.inFlight++
     try {
       const client = await (lane.client ?? connect(lane))
+      coalesce(lane, client)
       if (settings.length === 0) return await client.query<R>(statement)
       return await querySettled<R>(client, { ...statement, name: statement.name ?? "" }, settings)
     } finally {

@@ -28,7 +28,17 @@ import { closest } from "./suggest.ts"
  * prepares them: an app asks the same few shapes again and again, and planning is most of a small
  * query's cost. Postgres keeps each connection's plans; connections idle for 30 s are closed.
  */
-const statementName = (text: string) => `pgrst_${createHash("sha1").update(text).digest("base64url")}`
+const statementName = (text: string) => {
+  let name = statementNames.get(text)
+  if (name === undefined) {
+    name = `pgrst_${createHash("sha1").update(text).digest("base64url")}`
+    // The shapes an app asks are few; a client making up new ones cannot grow this without bound.
+    if (statementNames.size >= 10_000) statementNames.clear()
+    statementNames.set(text, name)
+  }
+  return name
+}
+const statementNames = new Map<string, string>()
 
 /** GET and HEAD only read (tables and functions alike); everything else may write. */
 export const isRead = (request: RestRequest): boolean => request.method === "GET" || request.method === "HEAD"
