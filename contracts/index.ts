@@ -5,12 +5,13 @@ import * as Contract from "./Contract.ts"
 import * as Data from "./data.ts"
 import * as Errors from "./errors.ts"
 import * as Shared from "./shared.ts"
+import * as Storage from "./storage.ts"
 import * as System from "./system.ts"
 
-export { Auth, Codec, Contract, Data, Errors, Shared, System }
+export { Auth, Codec, Contract, Data, Errors, Shared, Storage, System }
 
 /** Every capability's catalogue; the Avro test and the error mapping walk this list. */
-export const catalogues = [System.catalogue, Auth.catalogue, Data.catalogue] as const
+export const catalogues = [System.catalogue, Auth.catalogue, Data.catalogue, Storage.catalogue] as const
 
 /** Every error that may cross the bus, as a union of their decoded types. */
 export type ContractError =

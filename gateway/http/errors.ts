@@ -96,6 +96,7 @@ const specs: Specs = {
   }),
   UserBanned: () => ({ status: 400, code: "user_banned", message: "User is banned" }),
   // Data: the worker already chose PostgREST's status and code
+  StorageError: (e) => ({ status: e.status, code: e.code, message: e.message }),
   RestError: (e) => ({
     status: e.status,
     code: e.code,
@@ -217,9 +218,11 @@ const renderers: Record<Protocol, (spec: Spec, request: HttpRequest | undefined)
       { code: spec.code, details: spec.details ?? null, hint: spec.hint ?? null, message: spec.message },
       spec.headers,
     ),
+  // The Storage API answers a client's mistake with HTTP 400 and puts the real status in the body;
+  // a Range it cannot serve stays a 416, as HTTP caches and players expect.
   storage: (spec) =>
     json(
-      spec.status,
+      spec.status >= 500 || spec.status === 416 ? spec.status : 400,
       { statusCode: String(spec.status), code: spec.code, error: spec.code, message: spec.message },
       spec.headers,
     ),

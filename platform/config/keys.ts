@@ -186,6 +186,21 @@ export const sections = {
       "Most changes replayed to one resuming channel; a client further behind is told to reload.",
     ),
   },
+  storage: {
+    backend: key(
+      "string",
+      Schema.Literals(["disk", "s3"]),
+      'disk or s3',
+      "disk",
+      "Where object bytes live: a folder under data_dir (disk) or an S3-compatible server (s3).",
+    ),
+    file_size_limit: integer(52_428_800, 0, "Largest object in bytes, whatever a bucket allows."),
+    s3_endpoint: url(["http", "https"], "The S3 server, e.g. http://127.0.0.1:9000 (MinIO)."),
+    s3_bucket: string("reactor", "The S3 bucket every object's bytes go into."),
+    s3_region: string("us-east-1", "The S3 region."),
+    s3_access_key: string("", "S3 access key id."),
+    s3_secret_key: key("secret", Schema.String, "a string", "", "S3 secret access key."),
+  },
   bus: {
     url: url(["nats"], "NATS server with JetStream. Empty: the in-memory bus (one process only)."),
     prefix: key(

@@ -44,6 +44,8 @@ export interface TransactionOptions {
    * round trip. Names are the caller's constants; values are quoted as literals.
    */
   readonly locals?: ReadonlyArray<readonly [name: string, value: string]>
+  /** Roll back even when the body succeeds: for trying what a caller may do without doing it. */
+  readonly rollbackOnly?: boolean
 }
 
 const beginWith = (options: TransactionOptions | undefined) => {
@@ -181,7 +183,7 @@ export const make = (
             const { tx, commit } = transactionTx(client)
             return tx.send(beginWith(options)).pipe(
               Effect.andThen(body(tx)),
-              Effect.tap(() => commit),
+              Effect.tap(() => (options?.rollbackOnly === true ? queryOn(client)("rollback") : commit)),
               Effect.onError(() =>
                 queryOn(client)("rollback").pipe(
                   Effect.catch(() => {

@@ -1,0 +1,45 @@
+// The storage worker: buckets and objects' metadata on the bus, in the "storage" group. It holds
+// the blob store too, to remove bytes nothing points at once their removal has committed.
+import { Effect } from "effect"
+import { Bus } from "../../bus/Bus.ts"
+import { ReactorConfig } from "../../platform/config/Config.ts"
+import {
+  CreateBucket,
+  DeleteBucket,
+  EmptyBucket,
+  GetBucket,
+  ListBuckets,
+  UpdateBucket,
+} from "./handlers/buckets.ts"
+import type { Garbage } from "./handlers/common.ts"
+import { GetObject, ListObjects, PrepareUpload, PutObject, RemoveObjects } from "./handlers/objects.ts"
+
+export interface WorkerOptions {
+  readonly concurrency?: number
+  readonly ackWait?: number
+}
+
+/**
+ * Serves every storage command and query; `garbage` removes the bytes of committed removals and
+ * replacements (the blob store's remove, in a running process).
+ */
+export const serve = (garbage: Garbage, options: WorkerOptions = {}) =>
+  Effect.gen(function* () {
+    const bus = yield* Bus
+    const config = yield* ReactorConfig
+    const settings = { fileSizeLimit: config.storage.file_size_limit }
+    const handlers = yield* Effect.all([
+      CreateBucket,
+      UpdateBucket,
+      DeleteBucket,
+      EmptyBucket(garbage),
+      GetBucket,
+      ListBuckets,
+      PrepareUpload(settings),
+      PutObject(settings, garbage),
+      GetObject,
+      ListObjects,
+      RemoveObjects(garbage),
+    ])
+    yield* bus.serve({ group: "storage", handlers, ...options })
+  })

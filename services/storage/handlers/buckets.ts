@@ -1,0 +1,217 @@
+// Buckets: created, changed, emptied and deleted as commands; read as queries under the caller's
+// role, so the app's policies on storage.buckets decide who sees and changes what.
+import { Effect } from "effect"
+import { handler } from "../../../bus/Bus.ts"
+import * as Storage from "../../../contracts/storage.ts"
+import { transact } from "../../../platform/eventlog/CommandTransaction.ts"
+import { newEvent } from "../../../platform/eventlog/EventStore.ts"
+import { Postgres } from "../../../platform/postgres/Postgres.ts"
+import * as Projections from "../Projections.ts"
+import { isBucketId } from "../rules.ts"
+import {
+  type BucketRow,
+  becomeCaller,
+  becomeWorker,
+  bucketSelect,
+  bucketStream,
+  findBucket,
+  type Garbage,
+  infrastructureDies,
+  objectStream,
+  policyRefuses,
+  subjectOf,
+  toBucket,
+} from "./common.ts"
+
+const { errors } = Storage
+
+const checkSettings = (settings: typeof Storage.BucketSettings.Type) => {
+  const limit = settings.file_size_limit
+  if (limit !== null && (!Number.isInteger(limit) || limit < 0)) {
+    return errors.invalid("file_size_limit must be a whole number of bytes")
+  }
+  return undefined
+}
+
+const callerSettings = (caller: Storage.Caller) => ({
+  locals: [
+    ["role", caller.role],
+    ["request.jwt.claims", caller.claims],
+  ] as const,
+  readOnly: true,
+})
+
+export const CreateBucket = Effect.gen(function* () {
+  const postgres = yield* Postgres
+  return handler(Storage.CreateBucket, (payload, context) => {
+    if (!isBucketId(payload.id)) return Effect.fail(errors.invalidBucketName(payload.id))
+    const invalid = checkSettings(payload.settings)
+    if (invalid !== undefined) return Effect.fail(invalid)
+    return transact(postgres, { contract: Storage.CreateBucket, context }, (tx) =>
+      Effect.gen(function* () {
+        if ((yield* findBucket(tx, payload.id)) !== undefined)
+          return yield* Effect.fail(errors.bucketExists())
+        const created = newEvent(Storage.BucketCreated, {
+          id: payload.id,
+          name: payload.name === "" ? payload.id : payload.name,
+          owner: subjectOf(payload.caller),
+          public: payload.settings.public,
+          file_size_limit: payload.settings.file_size_limit,
+          allowed_mime_types: payload.settings.allowed_mime_types,
+          at: new Date().toISOString(),
+        })
+        yield* becomeCaller(tx, payload.caller)
+        yield* Projections.apply(tx, created).pipe(
+          Effect.catchIf(
+            (e) => e.code === "23505",
+            () => Effect.fail(errors.bucketExists()),
+          ),
+          policyRefuses,
+        )
+        yield* becomeWorker(tx)
+        yield* tx.append(bucketStream(payload.id), 0, [created])
+        return { name: payload.id }
+      }),
+    ).pipe(infrastructureDies)
+  })
+})
+
+export const UpdateBucket = Effect.gen(function* () {
+  const postgres = yield* Postgres
+  return handler(Storage.UpdateBucket, (payload, context) => {
+    const invalid = checkSettings(payload.settings)
+    if (invalid !== undefined) return Effect.fail(invalid)
+    return transact(postgres, { contract: Storage.UpdateBucket, context }, (tx) =>
+      Effect.gen(function* () {
+        const bucket = yield* findBucket(tx, payload.id)
+        if (bucket === undefined) return yield* Effect.fail(errors.noSuchBucket())
+        const stream = bucketStream(payload.id)
+        const version = yield* tx.streamVersion(stream)
+        const unset = new Set(payload.settings.unset)
+        const updated = newEvent(Storage.BucketUpdated, {
+          id: payload.id,
+          public: unset.has("public") ? bucket.public : payload.settings.public,
+          file_size_limit: unset.has("file_size_limit")
+            ? toBucket(bucket).file_size_limit
+            : payload.settings.file_size_limit,
+          allowed_mime_types: unset.has("allowed_mime_types")
+            ? bucket.allowed_mime_types
+            : payload.settings.allowed_mime_types,
+          at: new Date().toISOString(),
+        })
+        yield* becomeCaller(tx, payload.caller)
+        const rows = yield* policyRefuses(Projections.apply(tx, updated))
+        if (rows === 0) return yield* Effect.fail(errors.denied("The caller may not change this bucket"))
+        yield* becomeWorker(tx)
+        yield* tx.append(stream, version, [updated])
+        return {}
+      }),
+    ).pipe(infrastructureDies)
+  })
+})
+
+export const DeleteBucket = Effect.gen(function* () {
+  const postgres = yield* Postgres
+  return handler(Storage.DeleteBucket, (payload, context) =>
+    transact(postgres, { contract: Storage.DeleteBucket, context }, (tx) =>
+      Effect.gen(function* () {
+        if ((yield* findBucket(tx, payload.id)) === undefined)
+          return yield* Effect.fail(errors.noSuchBucket())
+        const objects = yield* tx.query("select 1 from storage.objects where bucket_id = $1 limit 1", [
+          payload.id,
+        ])
+        if (objects.rows.length > 0) return yield* Effect.fail(errors.bucketNotEmpty())
+        const stream = bucketStream(payload.id)
+        const version = yield* tx.streamVersion(stream)
+        const deleted = newEvent(Storage.BucketDeleted, { id: payload.id })
+        yield* becomeCaller(tx, payload.caller)
+        const rows = yield* policyRefuses(Projections.apply(tx, deleted))
+        if (rows === 0) return yield* Effect.fail(errors.denied("The caller may not delete this bucket"))
+        yield* becomeWorker(tx)
+        yield* tx.append(stream, version, [deleted])
+        return {}
+      }),
+    ).pipe(infrastructureDies),
+  )
+})
+
+export const EmptyBucket = (garbage: Garbage) =>
+  Effect.gen(function* () {
+    const postgres = yield* Postgres
+    return handler(Storage.EmptyBucket, (payload, context) => {
+      let removed: ReadonlyArray<string> = []
+      return transact(postgres, { contract: Storage.EmptyBucket, context }, (tx) =>
+        Effect.gen(function* () {
+          if ((yield* findBucket(tx, payload.id)) === undefined)
+            return yield* Effect.fail(errors.noSuchBucket())
+          // One statement as the caller removes what its policies let it; the log records each.
+          yield* becomeCaller(tx, payload.caller)
+          const { rows } = yield* policyRefuses(
+            tx.query<{ id: string; name: string; blob_key: string }>(
+              "delete from storage.objects where bucket_id = $1 returning id, name, blob_key",
+              [payload.id],
+            ),
+          )
+          yield* becomeWorker(tx)
+          for (const row of rows) {
+            const stream = objectStream(row.id)
+            const version = yield* tx.streamVersion(stream)
+            yield* tx.append(stream, version, [
+              newEvent(Storage.ObjectRemoved, {
+                id: row.id,
+                bucket_id: payload.id,
+                name: row.name,
+                blob_key: row.blob_key,
+              }),
+            ])
+          }
+          removed = rows.map((r) => r.blob_key)
+          return {}
+        }),
+      ).pipe(
+        Effect.tap(() => garbage.collect(removed)),
+        infrastructureDies,
+      )
+    })
+  })
+
+export const GetBucket = Effect.gen(function* () {
+  const postgres = yield* Postgres
+  return handler(Storage.GetBucket, (payload) =>
+    postgres
+      .autocommit(callerSettings(payload.caller))
+      .query<BucketRow & Record<string, unknown>>({
+        name: "storage.get-bucket",
+        text: `${bucketSelect} where id = $1`,
+        values: [payload.id],
+      })
+      .pipe(
+        Effect.orDie,
+        Effect.flatMap((r) =>
+          r.rows[0] === undefined ? Effect.fail(errors.noSuchBucket()) : Effect.succeed(toBucket(r.rows[0])),
+        ),
+      ),
+  )
+})
+
+const sortColumns = new Set(["id", "name", "created_at", "updated_at"])
+
+export const ListBuckets = Effect.gen(function* () {
+  const postgres = yield* Postgres
+  return handler(Storage.ListBuckets, (payload) => {
+    const column =
+      payload.sort_column !== null && sortColumns.has(payload.sort_column) ? payload.sort_column : "name"
+    const order = payload.sort_order === "desc" ? "desc" : "asc"
+    return postgres
+      .autocommit(callerSettings(payload.caller))
+      .query<BucketRow & Record<string, unknown>>(
+        `${bucketSelect} where ($1::text is null or name ilike '%' || $1 || '%')
+         order by ${column} ${order} limit $2 offset $3`,
+        [payload.search, payload.limit ?? null, payload.offset ?? 0],
+      )
+      .pipe(
+        Effect.orDie,
+        Effect.map((r) => r.rows.map(toBucket)),
+      )
+  })
+})

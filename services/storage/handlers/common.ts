@@ -1,0 +1,97 @@
+// What every storage handler shares: acting as the caller so the app's policies decide, and how
+// database failures become Storage errors or defects.
+import { Effect } from "effect"
+import { type Caller, errors, type StorageError } from "../../../contracts/storage.ts"
+import { PgError, type Tx } from "../../../platform/postgres/Postgres.ts"
+
+const roles = new Set(["anon", "authenticated", "service_role"])
+
+/** The caller's role and claims for the rest of the transaction; sent, not waited for. */
+export const becomeCaller = (tx: Tx, caller: Caller): Effect.Effect<void, StorageError> =>
+  roles.has(caller.role)
+    ? tx
+        .send({
+          name: "storage.become-caller",
+          text: "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
+          values: [caller.role, caller.claims],
+        })
+        .pipe(Effect.orDie)
+    : Effect.fail(errors.denied(`role ${caller.role} may not use Storage`))
+
+/** Back to the worker's own role, which appends to the log. */
+export const becomeWorker = (tx: Tx) => tx.send("reset role").pipe(Effect.orDie)
+
+/** The caller's user id (the token's subject), or null for an API key. */
+export const subjectOf = (caller: Caller): string | null => {
+  const sub = (JSON.parse(caller.claims) as { sub?: unknown }).sub
+  return typeof sub === "string" && sub !== "" ? sub : null
+}
+
+/** A policy refused a row (42501); anything else from Postgres is not the caller's doing. */
+export const policyRefuses = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+): Effect.Effect<A, Exclude<E, PgError> | StorageError, R> =>
+  Effect.catchIf(
+    effect,
+    (e): e is Extract<E, PgError> => e instanceof PgError,
+    (e) => (e.code === "42501" ? Effect.fail(errors.denied()) : Effect.die(e)),
+  ) as never
+
+/** Infrastructure failures (the database, the log) are defects: the bus retries, then InternalError. */
+export const infrastructureDies = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  effect.pipe(
+    Effect.catchTags({
+      PgError: (error: unknown) => Effect.die(error),
+      UnknownEvent: (error: unknown) => Effect.die(error),
+      BlobStoreError: (error: unknown) => Effect.die(error),
+    } as never),
+  ) as Effect.Effect<A, Exclude<E, { readonly _tag: "PgError" | "UnknownEvent" | "BlobStoreError" }>, R>
+
+export const bucketStream = (id: string) => `storage.bucket-${id}`
+export const objectStream = (id: string) => `storage.object-${id}`
+
+export interface BucketRow {
+  readonly id: string
+  readonly name: string
+  readonly owner_id: string | null
+  readonly public: boolean
+  readonly file_size_limit: string | number | null
+  readonly allowed_mime_types: Array<string> | null
+  readonly created_at: Date
+  readonly updated_at: Date
+}
+
+const bucketColumns =
+  "id, name, owner_id, public, file_size_limit, allowed_mime_types, created_at, updated_at"
+
+/** The bucket as the worker sees it, whatever the caller may see. */
+export const findBucket = (tx: Tx, id: string) =>
+  tx
+    .query<BucketRow & Record<string, unknown>>({
+      name: "storage.find-bucket",
+      text: `select ${bucketColumns} from storage.buckets where id = $1`,
+      values: [id],
+    })
+    .pipe(Effect.map((r) => r.rows[0]))
+
+export const bucketSelect = `select ${bucketColumns} from storage.buckets`
+
+export const toBucket = (row: BucketRow) => ({
+  id: row.id,
+  name: row.name,
+  owner: row.owner_id ?? "",
+  public: row.public,
+  type: "STANDARD" as const,
+  file_size_limit: row.file_size_limit === null ? null : Number(row.file_size_limit),
+  allowed_mime_types: row.allowed_mime_types,
+  created_at: row.created_at.toISOString(),
+  updated_at: row.updated_at.toISOString(),
+})
+
+/**
+ * Blobs no object points at any more, removed once their removal has committed. A process that
+ * dies first leaves them to the janitor, which removes blobs no row points at.
+ */
+export interface Garbage {
+  readonly collect: (keys: ReadonlyArray<string>) => Effect.Effect<void>
+}

@@ -1,0 +1,306 @@
+// Objects' metadata. Bytes never come here: the gateway asks PrepareUpload before it stores any,
+// streams them to the blob store, then records them with PutObject; reads give it the blob key.
+import { randomUUID } from "node:crypto"
+import { Effect } from "effect"
+import { handler } from "../../../bus/Bus.ts"
+import * as Storage from "../../../contracts/storage.ts"
+import { transact } from "../../../platform/eventlog/CommandTransaction.ts"
+import { newEvent } from "../../../platform/eventlog/EventStore.ts"
+import { Postgres, type Tx } from "../../../platform/postgres/Postgres.ts"
+import * as Projections from "../Projections.ts"
+import { isBucketId, isObjectName, mimeAllowed, newBlobKey, uploadLimit } from "../rules.ts"
+import {
+  becomeCaller,
+  becomeWorker,
+  findBucket,
+  type Garbage,
+  infrastructureDies,
+  objectStream,
+  policyRefuses,
+  subjectOf,
+} from "./common.ts"
+
+const { errors } = Storage
+
+export interface ObjectSettings {
+  /** The server's own cap on an object's size, whatever a bucket allows. */
+  readonly fileSizeLimit: number
+}
+
+interface ObjectRow {
+  readonly id: string
+  readonly bucket_id: string
+  readonly name: string
+  readonly owner_id: string | null
+  readonly metadata: Storage.StoredObject["metadata"]
+  readonly user_metadata: Storage.StoredObject["user_metadata"]
+  readonly version: string
+  readonly blob_key: string
+  readonly created_at: Date
+  readonly updated_at: Date
+  readonly last_accessed_at: Date
+}
+
+const objectColumns =
+  "id, bucket_id, name, owner_id, metadata, user_metadata, version, blob_key, created_at, updated_at, last_accessed_at"
+
+const toStoredObject = (row: ObjectRow): Storage.StoredObject => ({
+  id: row.id,
+  bucket_id: row.bucket_id,
+  name: row.name,
+  owner: row.owner_id,
+  metadata: row.metadata,
+  user_metadata: row.user_metadata,
+  version: row.version,
+  blob_key: row.blob_key,
+  created_at: row.created_at.toISOString(),
+  updated_at: row.updated_at.toISOString(),
+  last_accessed_at: row.last_accessed_at.toISOString(),
+})
+
+const findObject = (tx: Tx, bucket: string, name: string) =>
+  tx
+    .query<ObjectRow & Record<string, unknown>>({
+      name: "storage.find-object",
+      text: `select ${objectColumns} from storage.objects where bucket_id = $1 and name = $2`,
+      values: [bucket, name],
+    })
+    .pipe(Effect.map((r) => r.rows[0]))
+
+const callerSettings = (caller: Storage.Caller) => ({
+  locals: [
+    ["role", caller.role],
+    ["request.jwt.claims", caller.claims],
+  ] as const,
+  readOnly: true,
+})
+
+const checkNames = (bucket: string, name: string) =>
+  !isBucketId(bucket) ? errors.noSuchBucket() : !isObjectName(name) ? errors.invalidKey(name) : undefined
+
+/** Whether the bucket takes this type and size; `size` null when not known yet. */
+const checkBucketTakes = (
+  bucket: {
+    readonly file_size_limit: string | number | null
+    readonly allowed_mime_types: Array<string> | null
+  },
+  settings: ObjectSettings,
+  mimetype: string,
+  size: number | null,
+) => {
+  if (!mimeAllowed(bucket.allowed_mime_types, mimetype)) return { error: errors.mimeType(mimetype) }
+  const limit = uploadLimit(
+    bucket.file_size_limit === null ? null : Number(bucket.file_size_limit),
+    settings.fileSizeLimit,
+  )
+  if (size !== null && size > limit) return { error: errors.tooLarge() }
+  return { limit }
+}
+
+export const PrepareUpload = (settings: ObjectSettings) =>
+  Effect.gen(function* () {
+    const postgres = yield* Postgres
+    return handler(Storage.PrepareUpload, (payload) => {
+      const invalid = checkNames(payload.bucket, payload.name)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      // Tries the write the upload will make, as the caller, and rolls it back: the policies
+      // answer before a byte is stored.
+      return postgres
+        .transaction(
+          (tx) =>
+            Effect.gen(function* () {
+              const bucket = yield* findBucket(tx, payload.bucket)
+              if (bucket === undefined) return yield* Effect.fail(errors.noSuchBucket())
+              const takes = checkBucketTakes(bucket, settings, payload.mimetype, payload.size)
+              if (takes.error !== undefined) return yield* Effect.fail(takes.error)
+              const existing = yield* findObject(tx, payload.bucket, payload.name)
+              if (existing !== undefined && !payload.upsert) return yield* Effect.fail(errors.keyExists())
+              yield* becomeCaller(tx, payload.caller)
+              if (existing === undefined) {
+                yield* policyRefuses(
+                  tx.query(
+                    `insert into storage.objects (id, bucket_id, name, owner, owner_id, blob_key)
+                     values ($1, $2, $3, storage.owner_uuid($4), $4, $5)`,
+                    [randomUUID(), payload.bucket, payload.name, subjectOf(payload.caller), newBlobKey()],
+                  ),
+                )
+              } else {
+                const updated = yield* policyRefuses(
+                  tx.query("update storage.objects set updated_at = updated_at where id = $1", [existing.id]),
+                )
+                if (updated.rowCount === 0) return yield* Effect.fail(errors.denied())
+              }
+              return { blob_key: newBlobKey(), limit: takes.limit }
+            }),
+          { rollbackOnly: true },
+        )
+        .pipe(infrastructureDies)
+    })
+  })
+
+export const PutObject = (settings: ObjectSettings, garbage: Garbage) =>
+  Effect.gen(function* () {
+    const postgres = yield* Postgres
+    return handler(Storage.PutObject, (payload, context) => {
+      const invalid = checkNames(payload.bucket, payload.name)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      let replaced: string | null = null
+      return transact(postgres, { contract: Storage.PutObject, context }, (tx) =>
+        Effect.gen(function* () {
+          const bucket = yield* findBucket(tx, payload.bucket)
+          if (bucket === undefined) return yield* Effect.fail(errors.noSuchBucket())
+          const takes = checkBucketTakes(bucket, settings, payload.mimetype, payload.size)
+          if (takes.error !== undefined) return yield* Effect.fail(takes.error)
+          const existing = yield* findObject(tx, payload.bucket, payload.name)
+          if (existing !== undefined && !payload.upsert) return yield* Effect.fail(errors.keyExists())
+          const id = existing?.id ?? randomUUID()
+          const put = newEvent(Storage.ObjectPut, {
+            id,
+            bucket_id: payload.bucket,
+            name: payload.name,
+            owner: payload.owner ?? subjectOf(payload.caller),
+            blob_key: payload.blob_key,
+            replaced_blob_key: existing?.blob_key ?? null,
+            size: payload.size,
+            etag: payload.etag,
+            mimetype: payload.mimetype,
+            cache_control: payload.cache_control,
+            user_metadata: payload.user_metadata,
+            at: new Date().toISOString(),
+          })
+          yield* becomeCaller(tx, payload.caller)
+          const rows = yield* Projections.apply(tx, put).pipe(
+            Effect.catchIf(
+              (e) => e.code === "23505" && e.constraint === "objects_bucket_id_name_key",
+              () => Effect.fail(errors.keyExists()),
+            ),
+            policyRefuses,
+          )
+          if (rows === 0) return yield* Effect.fail(errors.denied())
+          yield* becomeWorker(tx)
+          const stream = objectStream(id)
+          yield* tx.append(stream, yield* tx.streamVersion(stream), [put])
+          replaced = existing?.blob_key ?? null
+          const stored = yield* findObject(tx, payload.bucket, payload.name)
+          return toStoredObject(stored!)
+        }),
+      ).pipe(
+        Effect.tap(() => (replaced === null ? Effect.void : garbage.collect([replaced]))),
+        infrastructureDies,
+      )
+    })
+  })
+
+export const GetObject = Effect.gen(function* () {
+  const postgres = yield* Postgres
+  return handler(Storage.GetObject, (payload) => {
+    const invalid = checkNames(payload.bucket, payload.name)
+    if (invalid !== undefined) return Effect.fail(invalid)
+    return Effect.gen(function* () {
+      const bucket = yield* findBucket(postgres, payload.bucket)
+      if (bucket === undefined) return yield* Effect.fail(errors.noSuchBucket())
+      // The public route serves public buckets to anyone; everything else is up to the policies.
+      if (payload.public && !bucket.public) return yield* Effect.fail(errors.noSuchKey())
+      const tx = payload.public ? postgres : postgres.autocommit(callerSettings(payload.caller))
+      const row = yield* findObject(tx, payload.bucket, payload.name)
+      if (row === undefined) return yield* Effect.fail(errors.noSuchKey())
+      return toStoredObject(row)
+    }).pipe(infrastructureDies)
+  })
+})
+
+const likePrefix = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`)
+
+export const ListObjects = Effect.gen(function* () {
+  const postgres = yield* Postgres
+  return handler(Storage.ListObjects, (payload) => {
+    const folder =
+      payload.prefix === "" || payload.prefix.endsWith("/") ? payload.prefix : `${payload.prefix}/`
+    const order = payload.sort_order === "desc" ? "desc" : "asc"
+    // Entries directly under the folder: objects, and one folder row (no id) per deeper prefix.
+    const text = `
+      with under as (
+        select substr(name, char_length($2) + 1) as rest, id, updated_at, created_at, last_accessed_at, metadata
+        from storage.objects
+        where bucket_id = $1 and name like $3 escape '\\'
+      ), entries as (
+        select split_part(rest, '/', 1) as name, null::uuid as id, null::timestamptz as updated_at,
+               null::timestamptz as created_at, null::timestamptz as last_accessed_at, null::jsonb as metadata
+        from under where strpos(rest, '/') > 0
+        group by 1
+        union all
+        select rest, id, updated_at, created_at, last_accessed_at, metadata from under where strpos(rest, '/') = 0
+      )
+      select * from entries
+      where $4 = '' or name ilike $5
+      order by ${payload.sort_column} ${order} nulls last, name collate "C" ${order}
+      limit $6 offset $7`
+    return Effect.gen(function* () {
+      if ((yield* findBucket(postgres, payload.bucket)) === undefined)
+        return yield* Effect.fail(errors.noSuchBucket())
+      const { rows } = yield* postgres.autocommit(callerSettings(payload.caller)).query<{
+        name: string
+        id: string | null
+        updated_at: Date | null
+        created_at: Date | null
+        last_accessed_at: Date | null
+        metadata: Storage.StoredObject["metadata"] | null
+      }>(text, [
+        payload.bucket,
+        folder,
+        `${likePrefix(folder)}%`,
+        payload.search,
+        `${likePrefix(payload.search)}%`,
+        Math.max(0, Math.min(payload.limit, 1000)),
+        Math.max(0, payload.offset),
+      ])
+      return rows.map((r) => ({
+        name: r.name,
+        id: r.id,
+        updated_at: r.updated_at?.toISOString() ?? null,
+        created_at: r.created_at?.toISOString() ?? null,
+        last_accessed_at: r.last_accessed_at?.toISOString() ?? null,
+        metadata: r.metadata,
+      }))
+    }).pipe(infrastructureDies)
+  })
+})
+
+export const RemoveObjects = (garbage: Garbage) =>
+  Effect.gen(function* () {
+    const postgres = yield* Postgres
+    return handler(Storage.RemoveObjects, (payload, context) => {
+      let removed: ReadonlyArray<string> = []
+      return transact(postgres, { contract: Storage.RemoveObjects, context }, (tx) =>
+        Effect.gen(function* () {
+          if ((yield* findBucket(tx, payload.bucket)) === undefined)
+            return yield* Effect.fail(errors.noSuchBucket())
+          // As the caller: its policies decide which of the named objects it may delete.
+          yield* becomeCaller(tx, payload.caller)
+          const { rows } = yield* policyRefuses(
+            tx.query<ObjectRow & Record<string, unknown>>(
+              `delete from storage.objects where bucket_id = $1 and name = any($2::text[]) returning ${objectColumns}`,
+              [payload.bucket, payload.names],
+            ),
+          )
+          yield* becomeWorker(tx)
+          for (const row of rows) {
+            const stream = objectStream(row.id)
+            yield* tx.append(stream, yield* tx.streamVersion(stream), [
+              newEvent(Storage.ObjectRemoved, {
+                id: row.id,
+                bucket_id: row.bucket_id,
+                name: row.name,
+                blob_key: row.blob_key,
+              }),
+            ])
+          }
+          removed = rows.map((r) => r.blob_key)
+          return rows.map(toStoredObject)
+        }),
+      ).pipe(
+        Effect.tap(() => garbage.collect(removed)),
+        infrastructureDies,
+      )
+    })
+  })
