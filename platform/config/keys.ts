@@ -190,7 +190,7 @@ export const sections = {
     backend: key(
       "string",
       Schema.Literals(["disk", "s3"]),
-      'disk or s3',
+      "disk or s3",
       "disk",
       "Where object bytes live: a folder under data_dir (disk) or an S3-compatible server (s3).",
     ),

@@ -19,7 +19,7 @@ describe("platform migrations", () => {
       Array.from({ length: 4 }, () => Effect.runPromise(migrate({ url: db.url }))),
     )
     const applied = runs.flat()
-    expect(applied).toEqual(["event_log", "auth", "data"])
+    expect(applied).toEqual(["event_log", "auth", "data", "storage"])
     const client = new pg.Client(db.url)
     await client.connect()
     const { rows } = await client.query(
@@ -29,6 +29,7 @@ describe("platform migrations", () => {
       { migration_id: 1, name: "event_log" },
       { migration_id: 2, name: "auth" },
       { migration_id: 3, name: "data" },
+      { migration_id: 4, name: "storage" },
     ])
     const roles = await client.query(
       "select rolname from pg_roles where rolname in ('anon','authenticated','service_role') order by 1",
@@ -92,7 +93,7 @@ describe("the app's own migrations", () => {
       { migration_id: 1, name: "todos" },
       { migration_id: 2, name: "done" },
     ])
-    expect((await query("select count(*)::int as n from reactor.migrations"))[0]).toEqual({ n: 3 })
+    expect((await query("select count(*)::int as n from reactor.migrations"))[0]).toEqual({ n: 4 })
   })
 
   it("apply only what is new", async () => {

@@ -83,7 +83,7 @@ describe("reactor start with no configuration (size 1)", () => {
     expect(doctor.code).toBe(0)
     expect(doctor.stdout).toMatch(/ok\s+node/)
     expect(doctor.stdout).toMatch(/ok\s+uWebSockets\s+native binary/)
-    expect(doctor.stdout).toMatch(/ok\s+database\s+PostgreSQL 18\.\d+ at embedded, migration 3/)
+    expect(doctor.stdout).toMatch(/ok\s+database\s+PostgreSQL 18\.\d+ at embedded, migration 4/)
     expect(doctor.stdout).toMatch(/ok\s+bus\s+in-memory/)
   }, 60_000)
 })
