@@ -85,6 +85,7 @@ export class StorageError extends Schema.TaggedError<StorageError>()("StorageErr
     "InvalidRequest",
     "InvalidSignature",
     "InvalidRange",
+    "InvalidJWT",
   ]),
   message: Schema.String,
 }) {}
@@ -117,6 +118,13 @@ export const errors = {
   invalidBucketName: (name: string) =>
     new StorageError({ status: 400, code: "InvalidBucketName", message: `Bucket name invalid: ${name}` }),
   invalid: (message: string) => new StorageError({ status: 400, code: "InvalidRequest", message }),
+  invalidJwt: (message: string) => new StorageError({ status: 400, code: "InvalidJWT", message }),
+  range: () =>
+    new StorageError({
+      status: 416,
+      code: "InvalidRange",
+      message: "The requested range is not satisfiable",
+    }),
 } as const
 
 const failures = [StorageError, ValidationFailed, InternalError] as const

@@ -13,8 +13,12 @@ export interface Route<R = never> {
   readonly protocol: Protocol
   /** Require a valid `apikey` (anon or service-role key), as Supabase's API gateway does. */
   readonly apiKey: boolean
-  /** "json": the body must parse as JSON (an empty body is `{}` only when `emptyBody` allows it). */
-  readonly body: "none" | "json" | "raw"
+  /**
+   * "json": the body must parse as JSON (an empty body is `{}` only when `emptyBody` allows it).
+   * "stream": the route reads `request.stream` as it arrives, with backpressure and no size limit
+   * of the server's; it starts before the body has arrived.
+   */
+  readonly body: "none" | "json" | "raw" | "stream"
   readonly emptyBody?: boolean
   readonly handle: (request: HttpRequest) => Effect.Effect<HttpResponse, RenderableError, R>
 }

@@ -2,6 +2,7 @@
 // route as an Effect, and writes the answer — or the route protocol's error body — unless the
 // client went away. Bounds in-flight requests, limits bodies, answers CORS, drains on shutdown.
 import { STATUS_CODES } from "node:http"
+import { Readable } from "node:stream"
 import { Cause, type Context, Data, Effect, Exit, Fiber, type Scope } from "effect"
 import type { Claims, InvalidJwt } from "../platform/jwt/Jwt.ts"
 import { formatAddress } from "./http/address.ts"
@@ -22,6 +23,11 @@ import { newRequestId, RequestMeta, requestIdOf } from "./http/ids.ts"
 import { QueryParams } from "./http/QueryParams.ts"
 import type { Route } from "./Route.ts"
 import { loadUws, type NativeUwsUnavailable, type Uws } from "./uws.ts"
+
+/** Lets a streamed response hear that its client went away. */
+interface AbortHook {
+  on: (() => void) | undefined
+}
 
 export class ListenFailed extends Data.TaggedError("ListenFailed")<{ readonly message: string }> {}
 
@@ -152,29 +158,102 @@ export const start = <R>(
             ]
           : [["vary", "Origin"]]
 
+    const writeHead = (
+      res: import("@trufflesuite/uws-js-unofficial").HttpResponse,
+      response: HttpResponse,
+      requestId: string,
+      origin: string | undefined,
+    ) => {
+      // uWS answers 200 OK unless told otherwise.
+      if (response.status !== 200) res.writeStatus(statusLine(response.status))
+      const headers = response.headers
+      if (headers !== undefined) for (const name in headers) res.writeHeader(name, headers[name]!)
+      // Browsers send Origin on every cross-origin request; without it CORS headers are noise.
+      if (origin !== undefined) for (const [name, value] of corsHeaders(origin)) res.writeHeader(name, value)
+      res.writeHeader("x-request-id", requestId)
+    }
+
     const write = (
       res: import("@trufflesuite/uws-js-unofficial").HttpResponse,
       response: HttpResponse,
       requestId: string,
       origin: string | undefined,
       close = false,
+      abort?: AbortHook,
     ) => {
+      if (response.stream !== undefined && response.stream.length > 0) {
+        return streamOut(res, response.stream, () => writeHead(res, response, requestId, origin), abort)
+      }
       const send = () => {
-        // uWS answers 200 OK unless told otherwise.
-        if (response.status !== 200) res.writeStatus(statusLine(response.status))
-        const headers = response.headers
-        if (headers !== undefined) for (const name in headers) res.writeHeader(name, headers[name]!)
-        // Browsers send Origin on every cross-origin request; without it CORS headers are noise.
-        if (origin !== undefined)
-          for (const [name, value] of corsHeaders(origin)) res.writeHeader(name, value)
-        res.writeHeader("x-request-id", requestId)
+        writeHead(res, response, requestId, origin)
         if (response.status === 204 || response.status === 304) res.endWithoutBody(0, draining || close)
+        else if (response.body === undefined && response.length !== undefined)
+          res.endWithoutBody(response.length, draining || close)
         else res.end(response.body ?? "", draining || close)
       }
+      response.stream?.body.destroy()
       // Inside uWS's own handler the socket is corked already; an answer that comes later is
       // corked here, so its status, headers and body leave in one write.
       if (dispatching) send()
       else res.cork(send)
+    }
+
+    /**
+     * A body read from a stream, written as the client takes it: when uWS cannot take a chunk
+     * (backpressure) the stream pauses until the socket drains, so memory holds one chunk at most.
+     */
+    const streamOut = (
+      res: import("@trufflesuite/uws-js-unofficial").HttpResponse,
+      source: NonNullable<HttpResponse["stream"]>,
+      head: () => void,
+      abort: AbortHook | undefined,
+    ) => {
+      const { body, length } = source
+      let done = false
+      let headWritten = false
+      const finish = () => {
+        done = true
+        body.destroy()
+      }
+      if (abort !== undefined) abort.on = finish
+      const tryEnd = (chunk: Buffer) => {
+        let result: [boolean, boolean] = [false, false]
+        res.cork(() => {
+          if (!headWritten) {
+            headWritten = true
+            head()
+          }
+          result = res.tryEnd(chunk, length)
+        })
+        return result
+      }
+      body.on("data", (data: Buffer | string) => {
+        if (done) return
+        const chunk = typeof data === "string" ? Buffer.from(data) : data
+        const offset = res.getWriteOffset()
+        const [ok, responded] = tryEnd(chunk)
+        if (responded) return finish()
+        if (ok) return
+        body.pause()
+        res.onWritable((at) => {
+          if (done) return true
+          const [retried, finished] = tryEnd(chunk.subarray(at - offset))
+          if (finished) finish()
+          else if (retried) body.resume()
+          return retried
+        })
+      })
+      // A stream that ends short of its length, or fails, cannot be answered any more: close.
+      const broken = () => {
+        if (done) return
+        finish()
+        res.close()
+      }
+      body.on("end", broken)
+      body.on("error", (error: Error) => {
+        Effect.runFork(Effect.logWarning(`response stream failed: ${error.message}`))
+        broken()
+      })
     }
 
     // True while uWS runs a request handler: answers given then need no cork of their own.
@@ -225,8 +304,12 @@ export const start = <R>(
 
         let aborted = false
         let fiber: Fiber.Fiber<HttpResponse, RenderableError> | undefined
+        let upload: Readable | undefined
+        const abort: AbortHook = { on: undefined }
         res.onAborted(() => {
           aborted = true
+          upload?.destroy(new Error("the client went away"))
+          abort.on?.()
           if (fiber !== undefined) Effect.runFork(Fiber.interrupt(fiber))
         })
 
@@ -243,9 +326,26 @@ export const start = <R>(
           meta,
         )
         const request = (body: Buffer, parsed: unknown): HttpRequest =>
-          body === noBody && parsed === undefined ? bare : bare.withBody(body, parsed)
+          upload !== undefined
+            ? bare.withStream(upload)
+            : body === noBody && parsed === undefined
+              ? bare
+              : bare.withBody(body, parsed)
+        let uploadPaused = false
+        let uploadEnded = false
         const reply = (response: HttpResponse, close = false) => {
-          if (!aborted) write(res, response, requestId, origin, close)
+          if (aborted) {
+            response.stream?.body.destroy()
+            return
+          }
+          // Answered before the whole upload was read (a refusal): the rest is not wanted, and a
+          // paused socket must run again for the answer to leave; closing drops what is left.
+          const unread = upload !== undefined && !uploadEnded
+          if (unread) {
+            upload!.destroy()
+            if (uploadPaused) res.resume()
+          }
+          write(res, response, requestId, origin, close || unread, abort)
         }
         /** Answers with `error` in the protocol's shape. */
         const fail = (error: RenderableError, body: Buffer = noBody, close = false) =>
@@ -301,6 +401,30 @@ export const start = <R>(
         }
 
         if (route.body === "none") return run(noBody)
+        if (route.body === "stream") {
+          const stream = new Readable({
+            read: () => {
+              if (uploadPaused && !aborted) {
+                uploadPaused = false
+                res.resume()
+              }
+            },
+          })
+          upload = stream
+          res.onData((chunk, isLast) => {
+            if (aborted || stream.destroyed) return
+            // The chunk's memory belongs to uWS after this callback: copy it.
+            const more = stream.push(Buffer.from(new Uint8Array(chunk)))
+            if (isLast) {
+              uploadEnded = true
+              stream.push(null)
+            } else if (!more && !uploadPaused) {
+              uploadPaused = true
+              res.pause()
+            }
+          })
+          return run(noBody)
+        }
         const declared = Number(headers.get("content-length") ?? "0")
         const tooLarge = () => fail(new BodyTooLarge({ limit: options.bodyLimit }), noBody, true)
         if (declared > options.bodyLimit) return tooLarge()

@@ -6,16 +6,20 @@ import { AdminGate, layer as adminGateLayer, adminRoutes } from "../gateway/rout
 import { AuthGateway, layer as authGatewayLayer, authRoutes } from "../gateway/routes/auth/index.ts"
 import { type DataGateway, layer as dataGatewayLayer, restRoutes } from "../gateway/routes/data/index.ts"
 import * as RealtimeGateway from "../gateway/routes/realtime/index.ts"
+import { storageRoutes } from "../gateway/routes/storage/index.ts"
 import * as Server from "../gateway/Server.ts"
+import type { BlobStore } from "../platform/blobs/BlobStore.ts"
 import { bindAddress, ReactorConfig } from "../platform/config/Config.ts"
 import * as OutboxRelay from "../platform/eventlog/OutboxRelay.ts"
 import { Postgres } from "../platform/postgres/Postgres.ts"
 import * as AuthConfig from "../services/auth/Config.ts"
 import * as AuthWorker from "../services/auth/Worker.ts"
 import * as DataWorker from "../services/data/Worker.ts"
+import * as StorageWorker from "../services/storage/Worker.ts"
 import * as SystemWorker from "../services/system/Worker.ts"
+import * as BlobStoreFromConfig from "./blobStore.ts"
 
-export const roleNames = ["all", "gateway", "auth", "data"] as const
+export const roleNames = ["all", "gateway", "auth", "data", "storage"] as const
 export type RoleName = (typeof roleNames)[number]
 
 export interface GatewayHandle {
@@ -44,13 +48,21 @@ const gateway = (onListening: OnListening) =>
   Layer.effectDiscard(
     Effect.gen(function* () {
       const config = yield* ReactorConfig
-      const context = yield* Effect.context<Bus | Postgres | AuthGateway | AdminGate | DataGateway>()
+      const context = yield* Effect.context<
+        Bus | Postgres | AuthGateway | AdminGate | DataGateway | BlobStore
+      >()
       const { host, port } = bindAddress(config)
       const timeout = config.server.request_timeout_ms
       const admin = (yield* AdminGate).enabled ? adminRoutes(timeout) : []
       const realtime = yield* RealtimeGateway.start
       const server = yield* Server.start(
-        [...authRoutes(timeout), ...restRoutes(timeout), ...realtime.routes, ...admin],
+        [
+          ...authRoutes(timeout),
+          ...restRoutes(timeout),
+          ...storageRoutes(timeout),
+          ...realtime.routes,
+          ...admin,
+        ],
         context,
         {
           host,
@@ -72,7 +84,11 @@ const gateway = (onListening: OnListening) =>
       yield* Effect.logInfo(`listening on http://${host}:${server.port}`)
       onListening({ port: server.port })
     }),
-  ).pipe(Layer.provide(Layer.mergeAll(authGatewayLayer, adminGateLayer, dataGatewayLayer)))
+  ).pipe(
+    Layer.provide(
+      Layer.mergeAll(authGatewayLayer, adminGateLayer, dataGatewayLayer, BlobStoreFromConfig.layer),
+    ),
+  )
 
 /**
  * Every worker role runs a relay: one at a time holds the log's lock and publishes, the others stand
@@ -92,6 +108,8 @@ const authWorkers = Layer.mergeAll(
   AuthWorker.layer().pipe(Layer.provide(AuthConfig.layer)),
   SystemWorker.layer,
 )
+
+const storageWorker = StorageWorker.layer().pipe(Layer.provide(BlobStoreFromConfig.layer))
 
 /**
  * Test hook: REACTOR_TEST_FAULT=relay:after-read or relay:after-publish makes this process die
@@ -114,10 +132,12 @@ export const role = (name: RoleName, onListening: OnListening = () => {}) => {
       return Layer.mergeAll(authWorkers, relay)
     case "data":
       return Layer.mergeAll(DataWorker.layer(), relay)
+    case "storage":
+      return Layer.mergeAll(storageWorker, relay)
     case "all":
       // The gateway is built on top of the workers, so at shutdown it drains before they stop.
       return gateway(onListening).pipe(
-        Layer.provideMerge(Layer.mergeAll(authWorkers, DataWorker.layer(), relay)),
+        Layer.provideMerge(Layer.mergeAll(authWorkers, DataWorker.layer(), storageWorker, relay)),
       )
   }
 }

@@ -1,4 +1,5 @@
 // A request as route handlers see it: everything uWS gave synchronously, plus the body.
+import type { Readable } from "node:stream"
 import type { Meta, SendOptions } from "../../bus/Bus.ts"
 import type { QueryParams } from "./QueryParams.ts"
 
@@ -16,6 +17,8 @@ export interface HttpRequest {
   readonly body: Buffer
   /** The parsed body, for routes that take JSON. */
   readonly json: unknown
+  /** The body as it arrives, for routes that stream it; paused uploads resume as it is read. */
+  readonly stream: Readable | undefined
   readonly meta: Required<Meta>
 }
 

@@ -1,5 +1,6 @@
 // The gateway's HttpRequest: a class, so V8 builds every request with one shape and the query
 // and client address are computed only when a route asks for them.
+import type { Readable } from "node:stream"
 import type { Meta } from "../../bus/Bus.ts"
 import type { HttpRequest } from "./HttpRequest.ts"
 import { QueryParams } from "./QueryParams.ts"
@@ -19,6 +20,7 @@ export class IncomingRequest implements HttpRequest {
     readonly body: Buffer,
     readonly json: unknown,
     readonly meta: Required<Meta>,
+    readonly stream: Readable | undefined = undefined,
   ) {}
 
   get query(): QueryParams {
@@ -43,6 +45,23 @@ export class IncomingRequest implements HttpRequest {
       body,
       json,
       this.meta,
+      this.stream,
+    )
+  }
+
+  /** The same request with its body to be read as it arrives. */
+  withStream(stream: Readable): IncomingRequest {
+    return new IncomingRequest(
+      this.method,
+      this.path,
+      this.rawQuery,
+      this.headers,
+      this.params,
+      this.address,
+      this.body,
+      undefined,
+      this.meta,
+      stream,
     )
   }
 }

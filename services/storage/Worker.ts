@@ -1,7 +1,8 @@
 // The storage worker: buckets and objects' metadata on the bus, in the "storage" group. It holds
 // the blob store too, to remove bytes nothing points at once their removal has committed.
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import { Bus } from "../../bus/Bus.ts"
+import { BlobStore } from "../../platform/blobs/BlobStore.ts"
 import { ReactorConfig } from "../../platform/config/Config.ts"
 import {
   CreateBucket,
@@ -43,3 +44,24 @@ export const serve = (garbage: Garbage, options: WorkerOptions = {}) =>
     ])
     yield* bus.serve({ group: "storage", handlers, ...options })
   })
+
+/** Garbage goes from the blob store; a failure leaves it to the janitor. */
+export const layer = (options: WorkerOptions = {}) =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const blobs = yield* BlobStore
+      const garbage: Garbage = {
+        collect: (keys) =>
+          keys.length === 0
+            ? Effect.void
+            : blobs
+                .remove(keys)
+                .pipe(
+                  Effect.catch((error) =>
+                    Effect.logWarning(`left ${keys.length} unused blobs to the janitor: ${error.message}`),
+                  ),
+                ),
+      }
+      yield* serve(garbage, options)
+    }),
+  )

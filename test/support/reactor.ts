@@ -119,7 +119,7 @@ export const startReactor = async (
     processes.set(name, started)
     return started
   }
-  const roles = topology === "single" ? ["all"] : ["auth", "data", "gateway"]
+  const roles = topology === "single" ? ["all"] : ["auth", "data", "storage", "gateway"]
   for (const role of roles) await startRole(role)
   const gateway = processes.get(topology === "single" ? "all" : "gateway")!
   try {

@@ -1,0 +1,143 @@
+// /storage/v1/bucket: buckets as storage-js manages them.
+import { Effect } from "effect"
+import { Bus } from "../../../bus/Bus.ts"
+import * as Storage from "../../../contracts/storage.ts"
+import { commandOptions, type HttpRequest } from "../../http/HttpRequest.ts"
+import { json } from "../../http/HttpResponse.ts"
+import { type Method, type Route, route } from "../../Route.ts"
+import type { AuthGateway } from "../auth/AuthGateway.ts"
+import { callerOf } from "./caller.ts"
+
+type Needs = Bus | AuthGateway
+
+const bucketRoute = (
+  method: Method,
+  path: string,
+  body: "none" | "json",
+  handle: (
+    request: HttpRequest,
+  ) => Effect.Effect<ReturnType<typeof json>, Storage.StorageError | unknown, Needs>,
+): Route<Needs> =>
+  route({ method, path, protocol: "storage", apiKey: false, body, emptyBody: true, handle: handle as never })
+
+const settingKeys = ["public", "file_size_limit", "allowed_mime_types"] as const
+
+/** The settings a request body gives; storage-js leaves out those not set. */
+const settingsOf = (body: unknown): typeof Storage.BucketSettings.Type | Storage.StorageError => {
+  const b = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>
+  const limit = b.file_size_limit
+  const types = b.allowed_mime_types
+  if (b.public !== undefined && typeof b.public !== "boolean")
+    return Storage.errors.invalid("public must be a boolean")
+  const size =
+    limit === undefined || limit === null
+      ? null
+      : typeof limit === "number"
+        ? limit
+        : typeof limit === "string" && /^\d+$/.test(limit)
+          ? Number(limit)
+          : Number.NaN
+  if (Number.isNaN(size)) return Storage.errors.invalid("file_size_limit must be a number of bytes")
+  if (
+    types !== undefined &&
+    types !== null &&
+    !(Array.isArray(types) && types.every((t) => typeof t === "string"))
+  ) {
+    return Storage.errors.invalid("allowed_mime_types must be a list of MIME types")
+  }
+  return {
+    public: b.public === true,
+    file_size_limit: size,
+    allowed_mime_types: (types as Array<string> | null | undefined) ?? null,
+    unset: settingKeys.filter((k) => b[k] === undefined),
+  }
+}
+
+const idOf = (request: HttpRequest) => decodeURIComponent(request.params[0]!)
+const fail = (error: Storage.StorageError) => Effect.fail(error)
+
+export const bucketRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
+  bucketRoute("get", "/storage/v1/bucket", "none", (request) =>
+    Effect.gen(function* () {
+      const bus = yield* Bus
+      const caller = yield* callerOf(request)
+      const q = request.query
+      const int = (name: string) => {
+        const v = q.get(name)
+        return v !== null && /^\d+$/.test(v) ? Number(v) : null
+      }
+      const buckets = yield* bus.request(
+        Storage.ListBuckets,
+        {
+          caller,
+          limit: int("limit"),
+          offset: int("offset"),
+          search: q.get("search") || null,
+          sort_column: q.get("sortColumn") || null,
+          sort_order: q.get("sortOrder") || null,
+        },
+        { meta: request.meta, timeout },
+      )
+      return json(200, buckets)
+    }),
+  ),
+  bucketRoute("get", "/storage/v1/bucket/:id", "none", (request) =>
+    Effect.gen(function* () {
+      const bus = yield* Bus
+      const caller = yield* callerOf(request)
+      return json(
+        200,
+        yield* bus.request(Storage.GetBucket, { caller, id: idOf(request) }, { meta: request.meta, timeout }),
+      )
+    }),
+  ),
+  bucketRoute("post", "/storage/v1/bucket", "json", (request) =>
+    Effect.gen(function* () {
+      const bus = yield* Bus
+      const caller = yield* callerOf(request)
+      const body = request.json as { id?: unknown; name?: unknown }
+      const id = typeof body.id === "string" ? body.id : typeof body.name === "string" ? body.name : undefined
+      if (id === undefined)
+        return yield* fail(Storage.errors.invalid("body must have required property 'name'"))
+      const settings = settingsOf(body)
+      if (settings instanceof Storage.StorageError) return yield* fail(settings)
+      const name = typeof body.name === "string" ? body.name : id
+      const created = yield* bus.send(
+        Storage.CreateBucket,
+        { caller, id, name, settings },
+        commandOptions(request, timeout),
+      )
+      return json(200, created)
+    }),
+  ),
+  bucketRoute("put", "/storage/v1/bucket/:id", "json", (request) =>
+    Effect.gen(function* () {
+      const bus = yield* Bus
+      const caller = yield* callerOf(request)
+      const settings = settingsOf(request.json)
+      if (settings instanceof Storage.StorageError) return yield* fail(settings)
+      yield* bus.send(
+        Storage.UpdateBucket,
+        { caller, id: idOf(request), settings },
+        commandOptions(request, timeout),
+      )
+      return json(200, { message: "Successfully updated" })
+    }),
+  ),
+  bucketRoute("post", "/storage/v1/bucket/:id/empty", "json", (request) =>
+    Effect.gen(function* () {
+      const bus = yield* Bus
+      const caller = yield* callerOf(request)
+      yield* bus.send(Storage.EmptyBucket, { caller, id: idOf(request) }, commandOptions(request, timeout))
+      return json(200, { message: "Successfully emptied" })
+    }),
+  ),
+  bucketRoute("del", "/storage/v1/bucket/:id", "json", (request) =>
+    Effect.gen(function* () {
+      const bus = yield* Bus
+      const caller = yield* callerOf(request)
+      yield* bus.send(Storage.DeleteBucket, { caller, id: idOf(request) }, commandOptions(request, timeout))
+      return json(200, { message: "Successfully deleted" })
+    }),
+  ),
+]

@@ -1,0 +1,36 @@
+// Who asks Storage: the bearer token (supabase-js sends the anon key when nobody is signed in),
+// else the apikey. Storage answers a bad token in its own error shape.
+import { Effect } from "effect"
+import { type Caller, errors } from "../../../contracts/storage.ts"
+import type { Claims } from "../../../platform/jwt/Jwt.ts"
+import { bearer, type HttpRequest } from "../../http/HttpRequest.ts"
+import { AuthGateway } from "../auth/AuthGateway.ts"
+
+const roles = new Set(["anon", "authenticated", "service_role"])
+
+const claimsText = new WeakMap<Claims, string>()
+const textOf = (claims: Claims) => {
+  let text = claimsText.get(claims)
+  if (text === undefined) {
+    text = JSON.stringify(claims)
+    claimsText.set(claims, text)
+  }
+  return text
+}
+
+export const callerOf = (request: HttpRequest) =>
+  Effect.gen(function* () {
+    const { verify } = yield* AuthGateway
+    const token = bearer(request) ?? request.headers.get("apikey") ?? request.query.get("apikey")
+    if (token === undefined || token === null || token === "") {
+      return yield* Effect.fail(errors.invalidJwt("headers must have required property 'authorization'"))
+    }
+    const claims = yield* verify(token).pipe(Effect.mapError((e) => errors.invalidJwt(e.reason)))
+    if (!roles.has(claims.role)) {
+      return yield* Effect.fail(errors.invalidJwt(`role ${claims.role} may not use Storage`))
+    }
+    return { role: claims.role, claims: textOf(claims) } satisfies Caller
+  })
+
+/** Who asks a public route: nobody in particular. */
+export const anonymous: Caller = { role: "anon", claims: JSON.stringify({ role: "anon" }) }

@@ -1,0 +1,333 @@
+// /storage/v1/object: bytes streamed between the client and the blob store, metadata on the bus.
+// An upload asks the worker first (policies, type, size), streams the body to the store counting
+// bytes against the limit, then records it; a download asks for the object, then streams its blob.
+import type { Readable } from "node:stream"
+import busboy from "busboy"
+import { Effect } from "effect"
+import { Bus } from "../../../bus/Bus.ts"
+import * as Storage from "../../../contracts/storage.ts"
+import { BlobStore, type ByteRange } from "../../../platform/blobs/BlobStore.ts"
+import { commandOptions, type HttpRequest } from "../../http/HttpRequest.ts"
+import { type HttpResponse, json } from "../../http/HttpResponse.ts"
+import { type Method, type Route, route } from "../../Route.ts"
+import type { AuthGateway } from "../auth/AuthGateway.ts"
+import { anonymous, callerOf } from "./caller.ts"
+import { byteRange } from "./range.ts"
+
+type Needs = Bus | AuthGateway | BlobStore
+
+const { errors } = Storage
+
+const objectRoute = (
+  method: Method,
+  path: string,
+  body: "none" | "json" | "stream",
+  handle: (request: HttpRequest) => Effect.Effect<HttpResponse, unknown, Needs>,
+): Route<Needs> => route({ method, path, protocol: "storage", apiKey: false, body, handle: handle as never })
+
+/** The bucket (a parameter) and the object's name (the rest of the path), decoded. */
+const target = (request: HttpRequest, prefix: string) => {
+  const bucket = request.params[0]!
+  const rest = request.path.slice(prefix.length + 1 + bucket.length + 1)
+  try {
+    return Effect.succeed({ bucket: decodeURIComponent(bucket), name: decodeURIComponent(rest) })
+  } catch {
+    return Effect.fail(errors.invalidKey(rest))
+  }
+}
+
+const userMetadataOf = (text: string | undefined, base64: boolean) => {
+  if (text === undefined || text === "") return Effect.succeed(null)
+  try {
+    const parsed = JSON.parse(base64 ? Buffer.from(text, "base64").toString("utf8") : text) as unknown
+    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+      return Effect.succeed(parsed as Storage.StoredObject["user_metadata"])
+    }
+  } catch {}
+  return Effect.fail(errors.invalid("metadata must be a JSON object"))
+}
+
+/** storage-js sends cacheControl as seconds; a raw upload's header may be a whole directive. */
+const cacheControlOf = (value: string | undefined) =>
+  value === undefined || value === "" ? "no-cache" : /^\d+$/.test(value) ? `max-age=${value}` : value
+
+interface Incoming {
+  readonly body: Readable
+  readonly mimetype: string
+  readonly cacheControl: string
+  readonly userMetadata: Storage.StoredObject["user_metadata"]
+}
+
+/**
+ * The file part of a multipart form (storage-js uploads Blobs and Files this way), once its
+ * headers have arrived; the fields before it (cacheControl, metadata) are read on the way.
+ */
+const multipartFile = (request: HttpRequest, stream: Readable) =>
+  Effect.callback<Incoming, Storage.StorageError>((resume) => {
+    const fields = new Map<string, string>()
+    let parser: busboy.Busboy
+    try {
+      parser = busboy({ headers: Object.fromEntries(request.headers), limits: { files: 1, fields: 20 } })
+    } catch {
+      resume(Effect.fail(errors.invalid("the multipart body has no boundary")))
+      return
+    }
+    let found = false
+    parser.on("field", (name, value) => fields.set(name, value))
+    parser.on("file", (_name, file, info) => {
+      found = true
+      const metadata = userMetadataOf(fields.get("metadata"), false)
+      resume(
+        Effect.map(metadata, (userMetadata) => ({
+          body: file,
+          mimetype: info.mimeType || "application/octet-stream",
+          cacheControl: cacheControlOf(fields.get("cacheControl")),
+          userMetadata,
+        })),
+      )
+    })
+    parser.on("error", () => {
+      if (!found) resume(Effect.fail(errors.invalid("the multipart body is malformed")))
+    })
+    parser.on("close", () => {
+      if (!found) resume(Effect.fail(errors.invalid("the multipart body has no file")))
+    })
+    stream.pipe(parser)
+  })
+
+const incoming = (request: HttpRequest): Effect.Effect<Incoming, Storage.StorageError> => {
+  const stream = request.stream!
+  const type = request.headers.get("content-type") ?? "application/octet-stream"
+  if (/^multipart\/form-data/i.test(type)) return multipartFile(request, stream)
+  return Effect.map(userMetadataOf(request.headers.get("x-metadata"), true), (userMetadata) => ({
+    body: stream,
+    mimetype: type,
+    cacheControl: cacheControlOf(request.headers.get("cache-control")),
+    userMetadata,
+  }))
+}
+
+/** Upload: prepare (nothing stored yet), stream to the blob store, record. */
+const upload = (request: HttpRequest, prefix: string, upsert: boolean | undefined, timeout: number) =>
+  Effect.gen(function* () {
+    const bus = yield* Bus
+    const blobs = yield* BlobStore
+    const caller = yield* callerOf(request)
+    const { bucket, name } = yield* target(request, prefix)
+    const replace = upsert ?? request.headers.get("x-upsert") === "true"
+    const declared = request.headers.get("content-length")
+    const multipart = /^multipart\/form-data/i.test(request.headers.get("content-type") ?? "")
+    const body = yield* incoming(request)
+    const plan = yield* bus.request(
+      Storage.PrepareUpload,
+      {
+        caller,
+        bucket,
+        name,
+        upsert: replace,
+        mimetype: body.mimetype,
+        // A form's length includes its boundaries and fields: only a raw body's is the object's.
+        size: declared !== undefined && !multipart && /^\d+$/.test(declared) ? Number(declared) : null,
+      },
+      { meta: request.meta, timeout },
+    )
+    const stored = yield* blobs
+      .put(plan.blob_key, body.body, { limit: plan.limit, contentType: body.mimetype })
+      .pipe(Effect.catchTag("BlobTooLarge", () => Effect.fail(errors.tooLarge())))
+    const recorded = yield* bus
+      .send(
+        Storage.PutObject,
+        {
+          caller,
+          bucket,
+          name,
+          upsert: replace,
+          blob_key: plan.blob_key,
+          size: stored.size,
+          etag: stored.etag,
+          mimetype: body.mimetype,
+          cache_control: body.cacheControl,
+          user_metadata: body.userMetadata,
+          owner: null,
+        },
+        commandOptions(request, timeout),
+      )
+      // Not recorded, so nobody will ever read these bytes.
+      .pipe(Effect.tapError(() => Effect.ignore(blobs.remove([plan.blob_key]))))
+    return json(200, { Id: recorded.id, Key: `${bucket}/${name}` })
+  })
+
+const quoted = (etag: string) => (etag.startsWith('"') ? etag : `"${etag}"`)
+
+/** Download or HEAD: the object as its metadata says, ranges and revalidation included. */
+const download = (request: HttpRequest, object: Storage.StoredObject) =>
+  Effect.gen(function* () {
+    const blobs = yield* BlobStore
+    const size = object.metadata.size
+    const etag = quoted(object.metadata.eTag)
+    const headers: Record<string, string> = {
+      "content-type": object.metadata.mimetype,
+      "cache-control": object.metadata.cacheControl,
+      etag,
+      "last-modified": new Date(object.updated_at).toUTCString(),
+      "accept-ranges": "bytes",
+    }
+    const name = request.query.get("download")
+    if (name !== null) {
+      const filename = name === "" ? (object.name.split("/").pop() ?? object.name) : name
+      headers["content-disposition"] = `attachment; filename*=UTF-8''${encodeURIComponent(filename)}`
+    }
+    const ifNoneMatch = request.headers.get("if-none-match")
+    if (
+      ifNoneMatch !== undefined &&
+      ifNoneMatch.split(",").some((t) => t.trim() === etag || t.trim() === "*")
+    ) {
+      return { status: 304, headers } satisfies HttpResponse
+    }
+    const asked = request.headers.get("range")
+    let range: ByteRange | undefined
+    let status = 200
+    if (asked !== undefined) {
+      const parsed = byteRange(asked, size)
+      if (parsed === "unsatisfiable") {
+        return yield* Effect.fail(errors.range())
+      }
+      if (parsed !== undefined) {
+        range = parsed
+        status = 206
+        headers["content-range"] = `bytes ${parsed.start}-${parsed.end}/${size}`
+      }
+    }
+    const length = range === undefined ? size : range.end - range.start + 1
+    if (request.method === "HEAD" || length === 0) return { status, headers, length } satisfies HttpResponse
+    const body = yield* blobs
+      .get(object.blob_key, range)
+      .pipe(Effect.catchTag("BlobNotFound", () => Effect.fail(errors.noSuchKey())))
+    return { status, headers, stream: { body, length } } satisfies HttpResponse
+  })
+
+const read = (prefix: string, access: "caller" | "public", timeout: number) => (request: HttpRequest) =>
+  Effect.gen(function* () {
+    const bus = yield* Bus
+    const caller = access === "public" ? anonymous : yield* callerOf(request)
+    const { bucket, name } = yield* target(request, prefix)
+    const object = yield* bus.request(
+      Storage.GetObject,
+      { caller, bucket, name, public: access === "public" },
+      { meta: request.meta, timeout },
+    )
+    return yield* download(request, object)
+  })
+
+const info = (timeout: number) => (request: HttpRequest) =>
+  Effect.gen(function* () {
+    const bus = yield* Bus
+    const caller = yield* callerOf(request)
+    const { bucket, name } = yield* target(request, "/storage/v1/object/info")
+    const o = yield* bus.request(
+      Storage.GetObject,
+      { caller, bucket, name, public: false },
+      { meta: request.meta, timeout },
+    )
+    return json(200, {
+      id: o.id,
+      name: o.name,
+      version: o.version,
+      bucket_id: o.bucket_id,
+      size: o.metadata.size,
+      content_type: o.metadata.mimetype,
+      cache_control: o.metadata.cacheControl,
+      etag: quoted(o.metadata.eTag),
+      metadata: o.user_metadata,
+      last_modified: o.updated_at,
+      created_at: o.created_at,
+    })
+  })
+
+const sortColumns = new Set(["name", "updated_at", "created_at", "last_accessed_at"])
+
+const list = (timeout: number) => (request: HttpRequest) =>
+  Effect.gen(function* () {
+    const bus = yield* Bus
+    const caller = yield* callerOf(request)
+    const body = (request.json ?? {}) as {
+      prefix?: unknown
+      limit?: unknown
+      offset?: unknown
+      search?: unknown
+      sortBy?: { column?: unknown; order?: unknown }
+    }
+    const column = typeof body.sortBy?.column === "string" ? body.sortBy.column : "name"
+    if (!sortColumns.has(column)) return yield* Effect.fail(errors.invalid(`cannot sort by ${column}`))
+    const entries = yield* bus.request(
+      Storage.ListObjects,
+      {
+        caller,
+        bucket: decodeURIComponent(request.params[0]!),
+        prefix: typeof body.prefix === "string" ? body.prefix : "",
+        limit: typeof body.limit === "number" ? Math.trunc(body.limit) : 100,
+        offset: typeof body.offset === "number" ? Math.trunc(body.offset) : 0,
+        search: typeof body.search === "string" ? body.search : "",
+        sort_column: column as "name",
+        sort_order: body.sortBy?.order === "desc" ? "desc" : "asc",
+      },
+      { meta: request.meta, timeout },
+    )
+    return json(200, entries)
+  })
+
+const remove = (timeout: number) => (request: HttpRequest) =>
+  Effect.gen(function* () {
+    const bus = yield* Bus
+    const caller = yield* callerOf(request)
+    const prefixes = (request.json as { prefixes?: unknown }).prefixes
+    if (!Array.isArray(prefixes) || !prefixes.every((p) => typeof p === "string")) {
+      return yield* Effect.fail(errors.invalid("body must have required property 'prefixes'"))
+    }
+    const removed = yield* bus.send(
+      Storage.RemoveObjects,
+      { caller, bucket: decodeURIComponent(request.params[0]!), names: prefixes as Array<string> },
+      commandOptions(request, timeout),
+    )
+    return json(
+      200,
+      removed.map((o) => ({
+        name: o.name,
+        id: o.id,
+        bucket_id: o.bucket_id,
+        owner: o.owner,
+        updated_at: o.updated_at,
+        created_at: o.created_at,
+        last_accessed_at: o.last_accessed_at,
+        metadata: o.metadata,
+      })),
+    )
+  })
+
+const object = "/storage/v1/object"
+
+export const objectRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
+  objectRoute("post", `${object}/list/:bucket`, "json", list(timeout)),
+  objectRoute("get", `${object}/info/:bucket/*`, "none", info(timeout)),
+  objectRoute("get", `${object}/public/:bucket/*`, "none", read(`${object}/public`, "public", timeout)),
+  objectRoute("head", `${object}/public/:bucket/*`, "none", read(`${object}/public`, "public", timeout)),
+  objectRoute(
+    "get",
+    `${object}/authenticated/:bucket/*`,
+    "none",
+    read(`${object}/authenticated`, "caller", timeout),
+  ),
+  objectRoute(
+    "head",
+    `${object}/authenticated/:bucket/*`,
+    "none",
+    read(`${object}/authenticated`, "caller", timeout),
+  ),
+  objectRoute("post", `${object}/:bucket/*`, "stream", (request) =>
+    upload(request, object, undefined, timeout),
+  ),
+  objectRoute("put", `${object}/:bucket/*`, "stream", (request) => upload(request, object, true, timeout)),
+  objectRoute("get", `${object}/:bucket/*`, "none", read(object, "caller", timeout)),
+  objectRoute("head", `${object}/:bucket/*`, "none", read(object, "caller", timeout)),
+  objectRoute("del", `${object}/:bucket`, "json", remove(timeout)),
+]

@@ -1,0 +1,218 @@
+// Blobs as plain files under `root/blobs/<key>`, written to `root/tmp/<uuid>.part`, synced, and
+// renamed into place: a reader opens the old file or the new one, never part of one. Beside each
+// blob, `<key>.md5` caches its MD5 for stat. Blob and sidecar cannot be replaced in one step, so the
+// sidecar names the file it describes (size, mtime, inode) and is trusted only while that file is
+// the one in place; otherwise stat hashes the file again. Both directories must be on one filesystem.
+import { createHash, randomUUID } from "node:crypto"
+import { type BigIntStats, createWriteStream } from "node:fs"
+import { lstat, mkdir, open, opendir, readdir, readFile, rename, rm, unlink, writeFile } from "node:fs/promises"
+import { dirname, join } from "node:path"
+import type { Readable } from "node:stream"
+import { pipeline } from "node:stream/promises"
+import { Effect, Layer, Stream } from "effect"
+import { checkAmount, checkKeys, checkPrefix, checkRange, isBlobKey } from "./BlobKey.ts"
+import {
+  type BlobEntry,
+  type BlobInfo,
+  BlobNotFound,
+  BlobStore,
+  BlobStoreError,
+  type BlobStoreShape,
+  BlobTooLarge,
+  type ByteRange,
+} from "./BlobStore.ts"
+import { makeDirs, orMissing, syncDir, syncFile } from "./Durable.ts"
+import { Meter, OverLimit } from "./Meter.ts"
+
+const storeError = (what: string, cause: unknown) =>
+  new BlobStoreError({ message: `disk blob store: ${what}: ${(cause as Error)?.message ?? cause}`, cause })
+
+const attempt = <A>(what: string, run: (signal: AbortSignal) => Promise<A>) =>
+  Effect.tryPromise({ try: run, catch: (cause) => storeError(what, cause) })
+
+const identity = (file: BigIntStats) => `${file.size} ${file.mtimeNs} ${file.ino}`
+const sidecarOf = (path: string) => `${path}.md5`
+const infoOf = (file: BigIntStats, md5: string): BlobInfo => ({
+  size: Number(file.size),
+  etag: md5,
+  modified: file.mtime,
+})
+
+export const make = (root: string): BlobStoreShape => {
+  const blobs = join(root, "blobs")
+  const tmp = join(root, "tmp")
+  const pathOf = (key: string) => join(blobs, key)
+  const tempPath = (kind = "") => join(tmp, `${randomUUID()}${kind}.part`)
+
+  /** Best effort: a sidecar that does not land only costs a later stat a re-hash. */
+  const writeSidecar = async (path: string, md5: string, file: BigIntStats) => {
+    const temp = tempPath(".md5")
+    try {
+      await writeFile(temp, `${md5} ${identity(file)}\n`, { flag: "wx" })
+      await rename(temp, sidecarOf(path))
+    } catch {
+      await rm(temp, { force: true }).catch(() => undefined)
+    }
+  }
+
+  const cachedMd5 = async (path: string, file: BigIntStats) => {
+    const [md5, ...described] = (await readFile(sidecarOf(path), "utf8").catch(() => "")).trim().split(" ")
+    return md5 !== undefined && /^[0-9a-f]{32}$/.test(md5) && described.join(" ") === identity(file)
+      ? md5
+      : undefined
+  }
+
+  const write = async (key: string, body: Parameters<BlobStoreShape["put"]>[1], limit: number, signal: AbortSignal) => {
+    await mkdir(tmp, { recursive: true })
+    const temp = tempPath()
+    try {
+      const meter = new Meter(limit)
+      await pipeline(body, meter, createWriteStream(temp, { flags: "wx" }), { signal })
+      const file = await syncFile(temp)
+      const md5 = meter.md5()
+      signal.throwIfAborted()
+      const path = pathOf(key)
+      await makeDirs(dirname(path))
+      await rename(temp, path)
+      await writeSidecar(path, md5, file)
+      await syncDir(dirname(path))
+      return infoOf(file, md5)
+    } finally {
+      await rm(temp, { force: true }).catch(() => undefined)
+    }
+  }
+
+  const put: BlobStoreShape["put"] = (key, body, { limit }) =>
+    checkKeys(key).pipe(
+      Effect.andThen(checkAmount("limit", limit)),
+      Effect.andThen(
+        Effect.tryPromise({
+          try: (signal) => write(key, body, limit, signal),
+          catch: (cause) => (cause instanceof OverLimit ? new BlobTooLarge({ limit }) : storeError(`put ${key}`, cause)),
+        }),
+      ),
+    )
+
+  const open_ = async (key: string, range: ByteRange | undefined): Promise<Readable | undefined> => {
+    const handle = await open(pathOf(key), "r").catch(orMissing)
+    if (handle === undefined) return undefined
+    const isFile = await handle.stat().then(
+      (file) => file.isFile(),
+      () => false,
+    )
+    if (!isFile) {
+      await handle.close()
+      return undefined
+    }
+    return handle.createReadStream(range === undefined ? {} : { start: range.start, end: range.end })
+  }
+
+  const get: BlobStoreShape["get"] = (key, range) =>
+    checkKeys(key).pipe(
+      Effect.andThen(checkRange(range)),
+      Effect.andThen(attempt(`get ${key}`, () => open_(key, range))),
+      Effect.flatMap((stream) => (stream === undefined ? Effect.fail(new BlobNotFound({ key })) : Effect.succeed(stream))),
+    )
+
+  const hash = async (path: string): Promise<BlobInfo | undefined> => {
+    const handle = await open(path, "r").catch(orMissing)
+    if (handle === undefined) return undefined
+    try {
+      const file = await handle.stat({ bigint: true })
+      const md5 = createHash("md5")
+      for await (const chunk of handle.createReadStream({ autoClose: false, start: 0 })) md5.update(chunk)
+      const hex = md5.digest("hex")
+      await writeSidecar(path, hex, file)
+      return infoOf(file, hex)
+    } finally {
+      await handle.close()
+    }
+  }
+
+  const statOf = async (path: string): Promise<BlobInfo | undefined> => {
+    const file = await lstat(path, { bigint: true }).catch(orMissing)
+    if (file === undefined || !file.isFile()) return undefined
+    const md5 = await cachedMd5(path, file)
+    return md5 === undefined ? hash(path) : infoOf(file, md5)
+  }
+
+  const stat: BlobStoreShape["stat"] = (key) =>
+    checkKeys(key).pipe(Effect.andThen(attempt(`stat ${key}`, () => statOf(pathOf(key)))))
+
+  // A copy is a put of the source's bytes: the same atomic, synced write, and a fresh MD5.
+  const copy: BlobStoreShape["copy"] = (from, to) =>
+    checkKeys(from, to).pipe(
+      Effect.andThen(
+        Effect.acquireUseRelease(
+          get(from),
+          (source) => put(to, source, { limit: Number.POSITIVE_INFINITY, contentType: "" }),
+          (source) => Effect.sync(() => source.destroy()),
+        ),
+      ),
+      Effect.catchTag("BlobTooLarge", (error) => Effect.die(error)),
+    )
+
+  const unlinkIfPresent = (path: string) => unlink(path).catch(orMissing)
+
+  const remove: BlobStoreShape["remove"] = (keys) =>
+    checkKeys(...keys).pipe(
+      Effect.andThen(
+        attempt("remove", () =>
+          Promise.all(
+            keys.map(async (key) => {
+              await unlinkIfPresent(sidecarOf(pathOf(key)))
+              await unlinkIfPresent(pathOf(key))
+            }),
+          ),
+        ),
+      ),
+      Effect.asVoid,
+    )
+
+  async function* walk(dir: string, prefix: string): AsyncGenerator<BlobEntry> {
+    const entries = await opendir(dir === "" ? blobs : join(blobs, dir)).catch(orMissing)
+    if (entries === undefined) return
+    for await (const entry of entries) {
+      const key = dir === "" ? entry.name : `${dir}/${entry.name}`
+      if (entry.isDirectory()) {
+        if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) yield* walk(key, prefix)
+      } else if (entry.isFile() && isBlobKey(key) && key.startsWith(prefix)) {
+        const file = await lstat(pathOf(key)).catch(orMissing)
+        if (file !== undefined) yield { key, size: file.size, modified: file.mtime }
+      }
+    }
+  }
+
+  const list: BlobStoreShape["list"] = (prefix) =>
+    Stream.unwrap(
+      checkPrefix(prefix).pipe(
+        Effect.as(
+          Stream.fromAsyncIterable(
+            // Start in the deepest directory the prefix names in full.
+            { [Symbol.asyncIterator]: () => walk(prefix.slice(0, Math.max(0, prefix.lastIndexOf("/"))), prefix) },
+            (cause) => storeError(`list ${prefix}`, cause),
+          ),
+        ),
+      ),
+    )
+
+  const clean = async (olderThanMs: number) => {
+    const cutoff = Date.now() - olderThanMs
+    let removed = 0
+    for (const name of (await readdir(tmp).catch(orMissing)) ?? []) {
+      if (!name.endsWith(".part")) continue
+      const file = await lstat(join(tmp, name)).catch(orMissing)
+      if (file === undefined || file.mtimeMs >= cutoff) continue
+      await rm(join(tmp, name), { force: true })
+      removed++
+    }
+    return removed
+  }
+
+  const cleanTemporary: BlobStoreShape["cleanTemporary"] = (olderThanMs) =>
+    checkAmount("age", olderThanMs).pipe(Effect.andThen(attempt("clean temporary files", () => clean(olderThanMs))))
+
+  return { put, get, stat, copy, remove, list, cleanTemporary }
+}
+
+export const layer = (root: string) => Layer.succeed(BlobStore, make(root))

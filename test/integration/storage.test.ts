@@ -1,0 +1,307 @@
+// Storage through supabase-js's storage client, over real HTTP, in both topologies and on both blob
+// backends (a folder on disk; S3, served here by s3rver), with the app's policies on storage.objects.
+import { createHash, randomUUID } from "node:crypto"
+import { Readable } from "node:stream"
+import type { SupabaseClient } from "@supabase/supabase-js"
+import pg from "pg"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { type S3rver, startS3rver } from "../../platform/blobs/test/s3rver.ts"
+import { type SignedIn, signedIn } from "../support/app.ts"
+import { type RunningReactor, startReactor, topologies } from "../support/reactor.ts"
+import { supabaseClient } from "../support/supabase.ts"
+
+const backends = ["disk", "s3"] as const
+const cases = topologies.flatMap((topology) => backends.map((backend) => [topology, backend] as const))
+
+// Supabase's usual policies: a signed-in user reads and writes the folder named by its id.
+const policies = `
+  create policy "own folder: read" on storage.objects for select to authenticated
+    using ((storage.foldername(name))[1] = auth.uid()::text);
+  create policy "own folder: write" on storage.objects for insert to authenticated
+    with check ((storage.foldername(name))[1] = auth.uid()::text);
+  create policy "own folder: replace" on storage.objects for update to authenticated
+    using ((storage.foldername(name))[1] = auth.uid()::text);
+  create policy "own folder: remove" on storage.objects for delete to authenticated
+    using ((storage.foldername(name))[1] = auth.uid()::text);`
+
+describe.each(cases)("Storage through supabase-js (%s, %s)", (topology, backend) => {
+  let reactor: RunningReactor
+  let s3: S3rver | undefined
+  let ada: SignedIn
+  let bob: SignedIn
+  const service = () => supabaseClient(reactor.url, reactor.serviceKey)
+  const anon = () => supabaseClient(reactor.url, reactor.anonKey)
+  const bucket = `files-${randomUUID().slice(0, 8)}`
+  const storageUrl = (path: string) => `${reactor.url}/storage/v1${path}`
+  const asAda = (headers: Record<string, string> = {}) => ({
+    authorization: `Bearer ${ada.token}`,
+    ...headers,
+  })
+
+  beforeAll(async () => {
+    s3 = backend === "s3" ? await startS3rver() : undefined
+    const env: Record<string, string> =
+      s3 === undefined
+        ? {}
+        : {
+            REACTOR_STORAGE_BACKEND: "s3",
+            REACTOR_STORAGE_S3_ENDPOINT: `http://127.0.0.1:${s3.port}`,
+            REACTOR_STORAGE_S3_BUCKET: "reactor-test",
+            REACTOR_STORAGE_S3_ACCESS_KEY: s3.accessKey,
+            REACTOR_STORAGE_S3_SECRET_KEY: s3.secretKey,
+          }
+    reactor = await startReactor(topology, { env })
+    const admin = new pg.Client({ connectionString: reactor.database.url })
+    await admin.connect()
+    await admin.query(policies)
+    await admin.end()
+    ada = await signedIn(reactor)
+    bob = await signedIn(reactor)
+    const { error } = await service().storage.createBucket(bucket, { public: false })
+    expect(error).toBeNull()
+  }, 90_000)
+  afterAll(async () => {
+    await reactor?.stop()
+    await s3?.stop()
+  })
+
+  describe("buckets", () => {
+    it("are created, read, listed, changed, emptied and deleted with the service key", async () => {
+      const storage = service().storage
+      const id = `b-${randomUUID().slice(0, 8)}`
+      expect(await storage.createBucket(id, { public: true, fileSizeLimit: 1024 })).toMatchObject({
+        data: { name: id },
+        error: null,
+      })
+      const got = await storage.getBucket(id)
+      expect(got.data).toMatchObject({
+        id,
+        name: id,
+        public: true,
+        file_size_limit: 1024,
+        allowed_mime_types: null,
+      })
+      expect((await storage.listBuckets()).data?.map((b) => b.id)).toContain(id)
+      expect(
+        (await storage.updateBucket(id, { public: false, allowedMimeTypes: ["image/*"] })).error,
+      ).toBeNull()
+      expect((await storage.getBucket(id)).data).toMatchObject({
+        public: false,
+        file_size_limit: 1024,
+        allowed_mime_types: ["image/*"],
+      })
+      await storage.from(id).upload("a.png", Buffer.from("png"), { contentType: "image/png" })
+      const notEmpty = await storage.deleteBucket(id)
+      expect(notEmpty.error).toMatchObject({ statusCode: "409" })
+      expect((await storage.emptyBucket(id)).error).toBeNull()
+      expect((await storage.deleteBucket(id)).error).toBeNull()
+      expect((await storage.getBucket(id)).error).toMatchObject({ statusCode: "404" })
+    })
+
+    it("refuses a second bucket with the same id, and a user without a policy", async () => {
+      expect((await service().storage.createBucket(bucket)).error).toMatchObject({ statusCode: "409" })
+      expect((await ada.client.storage.createBucket(`x-${randomUUID().slice(0, 6)}`)).error).toMatchObject({
+        statusCode: "403",
+      })
+    })
+  })
+
+  describe("objects", () => {
+    it("are uploaded raw and as a form, then downloaded, described and found", async () => {
+      const files = ada.client.storage.from(bucket)
+      const raw = await files.upload(`${ada.userId}/hello.txt`, Buffer.from("hello world"), {
+        contentType: "text/plain",
+        metadata: { kind: "greeting" },
+      })
+      expect(raw.error).toBeNull()
+      expect(raw.data).toMatchObject({
+        path: `${ada.userId}/hello.txt`,
+        fullPath: `${bucket}/${ada.userId}/hello.txt`,
+      })
+      const form = await files.upload(
+        `${ada.userId}/note.md`,
+        new Blob(["# note"], { type: "text/markdown" }),
+        {
+          cacheControl: "60",
+        },
+      )
+      expect(form.error).toBeNull()
+      const downloaded = await files.download(`${ada.userId}/hello.txt`)
+      expect(await downloaded.data?.text()).toBe("hello world")
+      expect(await (await files.download(`${ada.userId}/note.md`)).data?.text()).toBe("# note")
+      const info = await files.info(`${ada.userId}/hello.txt`)
+      expect(info.data).toMatchObject({
+        name: `${ada.userId}/hello.txt`,
+        size: 11,
+        contentType: "text/plain",
+        metadata: { kind: "greeting" },
+      })
+      expect((await files.exists(`${ada.userId}/hello.txt`)).data).toBe(true)
+      expect((await files.exists(`${ada.userId}/nothing.txt`)).data).toBe(false)
+      const head = await fetch(storageUrl(`/object/${bucket}/${ada.userId}/note.md`), { headers: asAda() })
+      expect(head.headers.get("cache-control")).toBe("max-age=60")
+      expect(head.headers.get("content-type")).toBe("text/markdown")
+    })
+
+    it("are replaced only when the upload says upsert", async () => {
+      const files = ada.client.storage.from(bucket)
+      const path = `${ada.userId}/twice.txt`
+      expect((await files.upload(path, Buffer.from("one"))).error).toBeNull()
+      expect((await files.upload(path, Buffer.from("two"))).error).toMatchObject({ statusCode: "409" })
+      expect(await (await files.download(path)).data?.text()).toBe("one")
+      expect((await files.upload(path, Buffer.from("three"), { upsert: true })).error).toBeNull()
+      expect(await (await files.download(path)).data?.text()).toBe("three")
+      expect((await files.update(path, Buffer.from("four"))).error).toBeNull()
+      expect(await (await files.download(path)).data?.text()).toBe("four")
+    })
+
+    it("are written and read only where the policies allow", async () => {
+      const path = `${ada.userId}/private.txt`
+      await ada.client.storage.from(bucket).upload(path, Buffer.from("secret"))
+      const intrusion = await bob.client.storage
+        .from(bucket)
+        .upload(`${ada.userId}/evil.txt`, Buffer.from("x"))
+      expect(intrusion.error).toMatchObject({ statusCode: "403" })
+      expect((await bob.client.storage.from(bucket).download(path)).error).toMatchObject({
+        statusCode: "404",
+      })
+      expect((await anon().storage.from(bucket).download(path)).error).toMatchObject({ statusCode: "404" })
+      // Nothing was stored for the refused upload.
+      const listed = await service().storage.from(bucket).list(ada.userId)
+      expect(listed.data?.map((o) => o.name)).not.toContain("evil.txt")
+    })
+
+    it("serve ranges, revalidation and attachments as HTTP says", async () => {
+      const path = `${ada.userId}/digits.txt`
+      await ada.client.storage.from(bucket).upload(path, Buffer.from("0123456789"))
+      const url = storageUrl(`/object/${bucket}/${path}`)
+      const partial = await fetch(url, { headers: asAda({ range: "bytes=2-5" }) })
+      expect(partial.status).toBe(206)
+      expect(partial.headers.get("content-range")).toBe("bytes 2-5/10")
+      expect(await partial.text()).toBe("2345")
+      const suffix = await fetch(url, { headers: asAda({ range: "bytes=-3" }) })
+      expect(await suffix.text()).toBe("789")
+      const beyond = await fetch(url, { headers: asAda({ range: "bytes=10-" }) })
+      expect(beyond.status).toBe(416)
+      const whole = await fetch(url, { headers: asAda() })
+      const etag = whole.headers.get("etag")!
+      expect(etag).toBe(`"${createHash("md5").update("0123456789").digest("hex")}"`)
+      expect(await whole.text()).toBe("0123456789")
+      const again = await fetch(url, { headers: asAda({ "if-none-match": etag }) })
+      expect(again.status).toBe(304)
+      const attachment = await fetch(`${url}?download=report.txt`, { headers: asAda() })
+      expect(attachment.headers.get("content-disposition")).toBe("attachment; filename*=UTF-8''report.txt")
+    })
+
+    it("are listed folder by folder and removed", async () => {
+      const files = ada.client.storage.from(bucket)
+      for (const name of ["a.txt", "b.txt", "sub/c.txt"]) {
+        await files.upload(`${ada.userId}/list/${name}`, Buffer.from(name))
+      }
+      const listed = await files.list(`${ada.userId}/list`)
+      expect(listed.data?.map((o) => [o.name, o.id === null])).toEqual([
+        ["a.txt", false],
+        ["b.txt", false],
+        ["sub", true],
+      ])
+      expect(listed.data?.[0]?.metadata).toMatchObject({ size: 5, mimetype: "text/plain;charset=UTF-8" })
+      const removed = await files.remove([`${ada.userId}/list/a.txt`, `${ada.userId}/list/sub/c.txt`])
+      expect(removed.data?.map((o) => o.name).sort()).toEqual([
+        `${ada.userId}/list/a.txt`,
+        `${ada.userId}/list/sub/c.txt`,
+      ])
+      expect((await files.list(`${ada.userId}/list`)).data?.map((o) => o.name)).toEqual(["b.txt"])
+      expect((await files.download(`${ada.userId}/list/a.txt`)).error).toMatchObject({ statusCode: "404" })
+    })
+
+    it("of a public bucket are served to anyone at their public URL; a private bucket's are not", async () => {
+      const open = `pub-${randomUUID().slice(0, 8)}`
+      await service().storage.createBucket(open, { public: true })
+      await service()
+        .storage.from(open)
+        .upload("logo.svg", Buffer.from("<svg/>"), { contentType: "image/svg+xml" })
+      const { data } = anon().storage.from(open).getPublicUrl("logo.svg")
+      const served = await fetch(data.publicUrl)
+      expect(served.status).toBe(200)
+      expect(await served.text()).toBe("<svg/>")
+      await service().storage.from(bucket).upload("hidden.txt", Buffer.from("hidden"))
+      const refused = await fetch(anon().storage.from(bucket).getPublicUrl("hidden.txt").data.publicUrl)
+      expect(refused.status).toBe(400)
+      expect(await refused.json()).toMatchObject({ statusCode: "404", error: "NoSuchKey" })
+    })
+
+    it("over the bucket's size or outside its types are refused, and nothing is kept", async () => {
+      const strict = `strict-${randomUUID().slice(0, 8)}`
+      await service().storage.createBucket(strict, {
+        public: false,
+        fileSizeLimit: 10,
+        allowedMimeTypes: ["image/*"],
+      })
+      const files = service().storage.from(strict)
+      expect(
+        (await files.upload("big.png", Buffer.alloc(11), { contentType: "image/png" })).error,
+      ).toMatchObject({
+        statusCode: "413",
+      })
+      // Streamed without a length: the limit is enforced as the bytes arrive.
+      const streamed = await fetch(storageUrl(`/object/${strict}/streamed.png`), {
+        method: "POST",
+        headers: { authorization: `Bearer ${reactor.serviceKey}`, "content-type": "image/png" },
+        body: Readable.toWeb(Readable.from([Buffer.alloc(6), Buffer.alloc(6)])) as never,
+        duplex: "half",
+      } as RequestInit)
+      expect(await streamed.json()).toMatchObject({ statusCode: "413", error: "EntityTooLarge" })
+      expect(
+        (await files.upload("a.txt", Buffer.from("text"), { contentType: "text/plain" })).error,
+      ).toMatchObject({
+        statusCode: "415",
+      })
+      expect((await files.upload("ok.png", Buffer.alloc(10), { contentType: "image/png" })).error).toBeNull()
+      expect((await files.list()).data?.map((o) => o.name)).toEqual(["ok.png"])
+    })
+
+    it("stream a large body through without holding it", async () => {
+      const size = 24 * 1024 * 1024
+      const chunk = Buffer.alloc(1024 * 1024, 7)
+      const hash = createHash("md5")
+      for (let i = 0; i < size / chunk.length; i++) hash.update(chunk)
+      const upload = await fetch(storageUrl(`/object/${bucket}/${ada.userId}/large.bin`), {
+        method: "POST",
+        headers: asAda({ "content-type": "application/octet-stream", "content-length": String(size) }),
+        body: Readable.toWeb(
+          Readable.from(Array.from({ length: size / chunk.length }, () => chunk)),
+        ) as never,
+        duplex: "half",
+      } as RequestInit)
+      expect(upload.status).toBe(200)
+      const download = await fetch(storageUrl(`/object/${bucket}/${ada.userId}/large.bin`), {
+        headers: asAda(),
+      })
+      expect(download.headers.get("content-length")).toBe(String(size))
+      const received = createHash("md5")
+      let bytes = 0
+      for await (const part of download.body as unknown as AsyncIterable<Uint8Array>) {
+        received.update(part)
+        bytes += part.length
+      }
+      expect(bytes).toBe(size)
+      expect(received.digest("hex")).toBe(hash.digest("hex"))
+    })
+
+    it("answer bad requests in the Storage API's shape", async () => {
+      const noToken = await fetch(storageUrl(`/object/${bucket}/x.txt`))
+      expect(noToken.status).toBe(400)
+      expect(await noToken.json()).toMatchObject({ error: "InvalidJWT" })
+      // URLs resolve a literal "..": an encoded one reaches the server and is refused as a name.
+      const badName = await fetch(storageUrl(`/object/${bucket}/${ada.userId}%2F..%2Fescape.txt`), {
+        method: "POST",
+        headers: asAda({ "content-type": "text/plain" }),
+        body: "x",
+      })
+      expect(badName.status).toBe(400)
+      expect(await badName.json()).toMatchObject({ statusCode: "400", error: "InvalidKey" })
+      const noBucket = await ada.client.storage.from("nope").download("x.txt")
+      expect(noBucket.error).toMatchObject({ statusCode: "404" })
+    })
+  })
+})
