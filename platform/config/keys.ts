@@ -195,6 +195,16 @@ export const sections = {
       "Where object bytes live: a folder under data_dir (disk) or an S3-compatible server (s3).",
     ),
     file_size_limit: integer(52_428_800, 0, "Largest object in bytes, whatever a bucket allows."),
+    janitor_interval_ms: integer(
+      600_000,
+      1_000,
+      "Time between the janitor's sweeps (it also sweeps at start).",
+    ),
+    orphan_grace_ms: integer(
+      3_600_000,
+      0,
+      "Age before the janitor removes unfinished uploads and bytes no object points at; keep it above the slowest upload.",
+    ),
     s3_endpoint: url(["http", "https"], "The S3 server, e.g. http://127.0.0.1:9000 (MinIO)."),
     s3_bucket: string("reactor", "The S3 bucket every object's bytes go into."),
     s3_region: string("us-east-1", "The S3 region."),

@@ -4,6 +4,7 @@ import { Effect, Layer } from "effect"
 import { Bus } from "../../bus/Bus.ts"
 import { BlobStore } from "../../platform/blobs/BlobStore.ts"
 import { ReactorConfig } from "../../platform/config/Config.ts"
+import { Postgres } from "../../platform/postgres/Postgres.ts"
 import {
   CreateBucket,
   DeleteBucket,
@@ -14,6 +15,7 @@ import {
 } from "./handlers/buckets.ts"
 import type { Garbage } from "./handlers/common.ts"
 import { GetObject, ListObjects, PrepareUpload, PutObject, RemoveObjects } from "./handlers/objects.ts"
+import * as Janitor from "./Janitor.ts"
 
 export interface WorkerOptions {
   readonly concurrency?: number
@@ -63,5 +65,12 @@ export const layer = (options: WorkerOptions = {}) =>
                 ),
       }
       yield* serve(garbage, options)
+      const config = yield* ReactorConfig
+      yield* Effect.forkScoped(
+        Janitor.run(yield* Postgres, blobs, {
+          graceMs: config.storage.orphan_grace_ms,
+          intervalMs: config.storage.janitor_interval_ms,
+        }),
+      )
     }),
   )

@@ -18,6 +18,13 @@ type Needs = Bus | AuthGateway | BlobStore
 
 const { errors } = Storage
 
+/**
+ * Test hook: REACTOR_TEST_FAULT=storage:after-blob kills this process (SIGKILL) once an upload's
+ * bytes are stored and before they are recorded, so the fault tests can prove the janitor puts
+ * metadata and bytes back in agreement. Unset in normal runs.
+ */
+const dieAfterBlob = process.env["REACTOR_TEST_FAULT"] === "storage:after-blob"
+
 const objectRoute = (
   method: Method,
   path: string,
@@ -134,6 +141,7 @@ const upload = (request: HttpRequest, prefix: string, upsert: boolean | undefine
     const stored = yield* blobs
       .put(plan.blob_key, body.body, { limit: plan.limit, contentType: body.mimetype })
       .pipe(Effect.catchTag("BlobTooLarge", () => Effect.fail(errors.tooLarge())))
+    if (dieAfterBlob) process.kill(process.pid, "SIGKILL")
     const recorded = yield* bus
       .send(
         Storage.PutObject,
