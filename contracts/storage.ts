@@ -286,6 +286,30 @@ export const RemoveObjects = storage.command({
   errors: failures,
 })
 
+const Relocation = Schema.Struct({
+  caller: Caller,
+  bucket: Schema.String,
+  from: Schema.String.annotate({ description: "The source object's name" }),
+  to: Schema.String.annotate({ description: "The destination's name" }),
+  destination_bucket: Schema.String.annotate({ description: "The bucket it goes to; the same one by default" }),
+})
+
+export const MoveObject = storage.command({
+  name: "MoveObject",
+  description: "Rename an object, within its bucket or into another; the bytes stay where they are",
+  payload: Relocation,
+  success: Done,
+  errors: failures,
+})
+
+export const CopyObject = storage.command({
+  name: "CopyObject",
+  description: "Copy an object's bytes and metadata to a new name, within its bucket or into another",
+  payload: Schema.Struct({ ...Relocation.fields, upsert: Schema.Boolean }),
+  success: StoredObject,
+  errors: failures,
+})
+
 // ---------------------------------------------------------------------------------------------
 // Events: buckets and objects are event-sourced; storage.buckets and storage.objects follow them.
 
@@ -342,6 +366,12 @@ export const ObjectPut = storage.event({
   }),
 })
 
+export const ObjectMoved = storage.event({
+  name: "ObjectMoved",
+  description: "An object got a new name or bucket; its bytes did not move",
+  payload: Schema.Struct({ id: Uuid, bucket_id: Schema.String, name: Schema.String, at: Timestamp }),
+})
+
 export const ObjectRemoved = storage.event({
   name: "ObjectRemoved",
   description: "An object was removed; its bytes at blob_key are garbage",
@@ -355,8 +385,17 @@ export const ObjectRemoved = storage.event({
 
 export const catalogue = {
   capability: "storage",
-  commands: [CreateBucket, UpdateBucket, DeleteBucket, EmptyBucket, PutObject, RemoveObjects],
+  commands: [
+    CreateBucket,
+    UpdateBucket,
+    DeleteBucket,
+    EmptyBucket,
+    PutObject,
+    RemoveObjects,
+    MoveObject,
+    CopyObject,
+  ],
   queries: [GetBucket, ListBuckets, PrepareUpload, GetObject, ListObjects],
-  events: [BucketCreated, BucketUpdated, BucketDeleted, ObjectPut, ObjectRemoved],
+  events: [BucketCreated, BucketUpdated, BucketDeleted, ObjectPut, ObjectMoved, ObjectRemoved],
   errors: [StorageError],
 } as const satisfies Catalogue

@@ -67,6 +67,16 @@ const appliers = new Map<string, Applier<Event>>([
           ),
     ),
   ),
+  on(Storage.ObjectMoved, (tx, e) =>
+    touched(
+      tx.query("update storage.objects set bucket_id = $2, name = $3, updated_at = $4 where id = $1", [
+        e.id,
+        e.bucket_id,
+        e.name,
+        e.at,
+      ]),
+    ),
+  ),
   on(Storage.ObjectRemoved, (tx, e) =>
     touched(tx.query("delete from storage.objects where id = $1", [e.id])),
   ),

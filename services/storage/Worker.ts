@@ -1,8 +1,10 @@
 // The storage worker: buckets and objects' metadata on the bus, in the "storage" group. It holds
-// the blob store too, to remove bytes nothing points at once their removal has committed.
+// the blob store too: to copy bytes, to remove bytes nothing points at once their removal has
+// committed, and for the janitor.
 import { Effect, Layer } from "effect"
 import { Bus } from "../../bus/Bus.ts"
-import { BlobStore } from "../../platform/blobs/BlobStore.ts"
+import * as Storage from "../../contracts/storage.ts"
+import { BlobStore, type BlobStoreShape } from "../../platform/blobs/BlobStore.ts"
 import { ReactorConfig } from "../../platform/config/Config.ts"
 import { Postgres } from "../../platform/postgres/Postgres.ts"
 import {
@@ -14,7 +16,15 @@ import {
   UpdateBucket,
 } from "./handlers/buckets.ts"
 import type { Garbage } from "./handlers/common.ts"
-import { GetObject, ListObjects, PrepareUpload, PutObject, RemoveObjects } from "./handlers/objects.ts"
+import {
+  CopyObject,
+  GetObject,
+  ListObjects,
+  MoveObject,
+  PrepareUpload,
+  PutObject,
+  RemoveObjects,
+} from "./handlers/objects.ts"
 import * as Janitor from "./Janitor.ts"
 
 export interface WorkerOptions {
@@ -22,15 +32,31 @@ export interface WorkerOptions {
   readonly ackWait?: number
 }
 
-/**
- * Serves every storage command and query; `garbage` removes the bytes of committed removals and
- * replacements (the blob store's remove, in a running process).
- */
-export const serve = (garbage: Garbage, options: WorkerOptions = {}) =>
+/** Serves every storage command and query with `blobs` as the blob store. */
+export const serve = (blobs: BlobStoreShape, options: WorkerOptions = {}) =>
   Effect.gen(function* () {
     const bus = yield* Bus
     const config = yield* ReactorConfig
     const settings = { fileSizeLimit: config.storage.file_size_limit }
+    // A failure leaves the bytes to the janitor, which removes blobs no object points at.
+    const garbage: Garbage = {
+      collect: (keys) =>
+        keys.length === 0
+          ? Effect.void
+          : blobs
+              .remove(keys)
+              .pipe(
+                Effect.catch((error) =>
+                  Effect.logWarning(`left ${keys.length} unused blobs to the janitor: ${error.message}`),
+                ),
+              ),
+    }
+    const copyBlob = (from: string, to: string) =>
+      blobs.copy(from, to).pipe(
+        Effect.catchTag("BlobNotFound", () => Effect.fail(Storage.errors.noSuchKey())),
+        Effect.catchTag("BlobStoreError", (error) => Effect.die(error)),
+        Effect.asVoid,
+      )
     const handlers = yield* Effect.all([
       CreateBucket,
       UpdateBucket,
@@ -43,29 +69,19 @@ export const serve = (garbage: Garbage, options: WorkerOptions = {}) =>
       GetObject,
       ListObjects,
       RemoveObjects(garbage),
+      MoveObject,
+      CopyObject(settings, garbage, copyBlob),
     ])
     yield* bus.serve({ group: "storage", handlers, ...options })
   })
 
-/** Garbage goes from the blob store; a failure leaves it to the janitor. */
+/** The worker and its janitor, with the configured blob store. */
 export const layer = (options: WorkerOptions = {}) =>
   Layer.effectDiscard(
     Effect.gen(function* () {
       const blobs = yield* BlobStore
-      const garbage: Garbage = {
-        collect: (keys) =>
-          keys.length === 0
-            ? Effect.void
-            : blobs
-                .remove(keys)
-                .pipe(
-                  Effect.catch((error) =>
-                    Effect.logWarning(`left ${keys.length} unused blobs to the janitor: ${error.message}`),
-                  ),
-                ),
-      }
-      yield* serve(garbage, options)
       const config = yield* ReactorConfig
+      yield* serve(blobs, options)
       yield* Effect.forkScoped(
         Janitor.run(yield* Postgres, blobs, {
           graceMs: config.storage.orphan_grace_ms,

@@ -214,6 +214,34 @@ describe.each(cases)("Storage through supabase-js (%s, %s)", (topology, backend)
       expect((await files.download(`${ada.userId}/list/a.txt`)).error).toMatchObject({ statusCode: "404" })
     })
 
+    it("are moved and copied, across buckets too", async () => {
+      const files = ada.client.storage.from(bucket)
+      await files.upload(`${ada.userId}/from.txt`, Buffer.from("moving"))
+      expect((await files.move(`${ada.userId}/from.txt`, `${ada.userId}/to.txt`)).error).toBeNull()
+      expect((await files.download(`${ada.userId}/from.txt`)).error).toMatchObject({ statusCode: "404" })
+      expect(await (await files.download(`${ada.userId}/to.txt`)).data?.text()).toBe("moving")
+      const copied = await files.copy(`${ada.userId}/to.txt`, `${ada.userId}/copy.txt`)
+      expect(copied.error).toBeNull()
+      expect(await (await files.download(`${ada.userId}/copy.txt`)).data?.text()).toBe("moving")
+      // Bob cannot see Ada's object, so for him it is not there to move.
+      const theft = await bob.client.storage
+        .from(bucket)
+        .move(`${ada.userId}/to.txt`, `${bob.userId}/mine.txt`)
+      expect(theft.error).toMatchObject({ statusCode: "404" })
+      const other = `other-${randomUUID().slice(0, 8)}`
+      await service().storage.createBucket(other, { public: false })
+      const across = await service()
+        .storage.from(bucket)
+        .copy(`${ada.userId}/to.txt`, "copied.txt", { destinationBucket: other })
+      expect(across.error).toBeNull()
+      expect(await (await service().storage.from(other).download("copied.txt")).data?.text()).toBe("moving")
+      const moved = await service()
+        .storage.from(other)
+        .move("copied.txt", `${ada.userId}/back.txt`, { destinationBucket: bucket })
+      expect(moved.error).toBeNull()
+      expect(await (await files.download(`${ada.userId}/back.txt`)).data?.text()).toBe("moving")
+    })
+
     it("of a public bucket are served to anyone at their public URL; a private bucket's are not", async () => {
       const open = `pub-${randomUUID().slice(0, 8)}`
       await service().storage.createBucket(open, { public: true })

@@ -312,10 +312,47 @@ const remove = (timeout: number) => (request: HttpRequest) =>
     )
   })
 
+/** Move and copy take the same body: bucketId, sourceKey, destinationKey, destinationBucket. */
+const relocation = (request: HttpRequest) => {
+  const body = (request.json ?? {}) as Record<string, unknown>
+  const text = (name: string) => (typeof body[name] === "string" ? (body[name] as string) : undefined)
+  const bucket = text("bucketId")
+  const from = text("sourceKey")
+  const to = text("destinationKey")
+  if (bucket === undefined || from === undefined || to === undefined) {
+    return Effect.fail(errors.invalid("body must have bucketId, sourceKey and destinationKey"))
+  }
+  return Effect.succeed({ bucket, from, to, destination_bucket: text("destinationBucket") || bucket })
+}
+
+const move = (timeout: number) => (request: HttpRequest) =>
+  Effect.gen(function* () {
+    const bus = yield* Bus
+    const caller = yield* callerOf(request)
+    const where = yield* relocation(request)
+    yield* bus.send(Storage.MoveObject, { caller, ...where }, commandOptions(request, timeout))
+    return json(200, { message: "Successfully moved" })
+  })
+
+const copy = (timeout: number) => (request: HttpRequest) =>
+  Effect.gen(function* () {
+    const bus = yield* Bus
+    const caller = yield* callerOf(request)
+    const where = yield* relocation(request)
+    const copied = yield* bus.send(
+      Storage.CopyObject,
+      { caller, ...where, upsert: request.headers.get("x-upsert") === "true" },
+      commandOptions(request, timeout),
+    )
+    return json(200, { Id: copied.id, Key: `${copied.bucket_id}/${copied.name}` })
+  })
+
 const object = "/storage/v1/object"
 
 export const objectRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
   objectRoute("post", `${object}/list/:bucket`, "json", list(timeout)),
+  objectRoute("post", `${object}/move`, "json", move(timeout)),
+  objectRoute("post", `${object}/copy`, "json", copy(timeout)),
   objectRoute("get", `${object}/info/:bucket/*`, "none", info(timeout)),
   objectRoute("get", `${object}/public/:bucket/*`, "none", read(`${object}/public`, "public", timeout)),
   objectRoute("head", `${object}/public/:bucket/*`, "none", read(`${object}/public`, "public", timeout)),

@@ -304,3 +304,119 @@ export const RemoveObjects = (garbage: Garbage) =>
       )
     })
   })
+
+export const MoveObject = Effect.gen(function* () {
+  const postgres = yield* Postgres
+  return handler(Storage.MoveObject, (payload, context) => {
+    const invalid =
+      checkNames(payload.bucket, payload.from) ?? checkNames(payload.destination_bucket, payload.to)
+    if (invalid !== undefined) return Effect.fail(invalid)
+    return transact(postgres, { contract: Storage.MoveObject, context }, (tx) =>
+      Effect.gen(function* () {
+        const source = yield* findObject(tx, payload.bucket, payload.from)
+        if (source === undefined) return yield* Effect.fail(errors.noSuchKey())
+        if ((yield* findBucket(tx, payload.destination_bucket)) === undefined) {
+          return yield* Effect.fail(errors.noSuchBucket())
+        }
+        if ((yield* findObject(tx, payload.destination_bucket, payload.to)) !== undefined) {
+          return yield* Effect.fail(errors.keyExists())
+        }
+        yield* becomeCaller(tx, payload.caller)
+        // What the caller cannot see does not exist for it; what it sees, its policies may not let it move.
+        const visible = yield* policyRefuses(
+          tx.query("select 1 from storage.objects where id = $1", [source.id]),
+        )
+        if (visible.rows.length === 0) return yield* Effect.fail(errors.noSuchKey())
+        const moved = newEvent(Storage.ObjectMoved, {
+          id: source.id,
+          bucket_id: payload.destination_bucket,
+          name: payload.to,
+          at: new Date().toISOString(),
+        })
+        const rows = yield* Projections.apply(tx, moved).pipe(
+          Effect.catchIf(
+            (e) => e.code === "23505",
+            () => Effect.fail(errors.keyExists()),
+          ),
+          policyRefuses,
+        )
+        if (rows === 0) return yield* Effect.fail(errors.denied())
+        yield* becomeWorker(tx)
+        const stream = objectStream(source.id)
+        yield* tx.append(stream, yield* tx.streamVersion(stream), [moved])
+        return {}
+      }),
+    ).pipe(infrastructureDies)
+  })
+})
+
+/** Copies bytes within the blob store; a source that is gone is NoSuchKey. */
+export type CopyBlob = (from: string, to: string) => Effect.Effect<void, Storage.StorageError>
+
+export const CopyObject = (settings: ObjectSettings, garbage: Garbage, copyBlob: CopyBlob) =>
+  Effect.gen(function* () {
+    const postgres = yield* Postgres
+    return handler(Storage.CopyObject, (payload, context) => {
+      const invalid =
+        checkNames(payload.bucket, payload.from) ?? checkNames(payload.destination_bucket, payload.to)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      const copyKey = newBlobKey()
+      let replaced: string | null = null
+      return Effect.gen(function* () {
+        // The caller must be able to read the source; its bytes go to a key of the copy's own first.
+        const source = yield* findObject(
+          postgres.autocommit(callerSettings(payload.caller)),
+          payload.bucket,
+          payload.from,
+        )
+        if (source === undefined) return yield* Effect.fail(errors.noSuchKey())
+        yield* copyBlob(source.blob_key, copyKey)
+        const copied = yield* transact(postgres, { contract: Storage.CopyObject, context }, (tx) =>
+          Effect.gen(function* () {
+            const bucket = yield* findBucket(tx, payload.destination_bucket)
+            if (bucket === undefined) return yield* Effect.fail(errors.noSuchBucket())
+            const takes = checkBucketTakes(bucket, settings, source.metadata.mimetype, source.metadata.size)
+            if (takes.error !== undefined) return yield* Effect.fail(takes.error)
+            const existing = yield* findObject(tx, payload.destination_bucket, payload.to)
+            if (existing !== undefined && !payload.upsert) return yield* Effect.fail(errors.keyExists())
+            const id = existing?.id ?? randomUUID()
+            const put = newEvent(Storage.ObjectPut, {
+              id,
+              bucket_id: payload.destination_bucket,
+              name: payload.to,
+              owner: subjectOf(payload.caller),
+              blob_key: copyKey,
+              replaced_blob_key: existing?.blob_key ?? null,
+              size: source.metadata.size,
+              etag: source.metadata.eTag.replaceAll('"', ""),
+              mimetype: source.metadata.mimetype,
+              cache_control: source.metadata.cacheControl,
+              user_metadata: source.user_metadata,
+              at: new Date().toISOString(),
+            })
+            yield* becomeCaller(tx, payload.caller)
+            const rows = yield* Projections.apply(tx, put).pipe(
+              Effect.catchIf(
+                (e) => e.code === "23505",
+                () => Effect.fail(errors.keyExists()),
+              ),
+              policyRefuses,
+            )
+            if (rows === 0) return yield* Effect.fail(errors.denied())
+            yield* becomeWorker(tx)
+            const stream = objectStream(id)
+            yield* tx.append(stream, yield* tx.streamVersion(stream), [put])
+            replaced = existing?.blob_key ?? null
+            return toStoredObject((yield* findObject(tx, payload.destination_bucket, payload.to))!)
+          }),
+        )
+        // A redelivered command answers with the first copy: this one's bytes are not needed.
+        if (copied.blob_key !== copyKey) yield* garbage.collect([copyKey])
+        if (replaced !== null) yield* garbage.collect([replaced])
+        return copied
+      }).pipe(
+        Effect.tapError(() => garbage.collect([copyKey])),
+        infrastructureDies,
+      )
+    })
+  })
