@@ -119,6 +119,8 @@ export const errors = {
     new StorageError({ status: 400, code: "InvalidBucketName", message: `Bucket name invalid: ${name}` }),
   invalid: (message: string) => new StorageError({ status: 400, code: "InvalidRequest", message }),
   invalidJwt: (message: string) => new StorageError({ status: 400, code: "InvalidJWT", message }),
+  signature: (message = "The signature is invalid, expired or already used") =>
+    new StorageError({ status: 400, code: "InvalidSignature", message }),
   range: () =>
     new StorageError({
       status: 416,
@@ -205,6 +207,23 @@ export const ListBuckets = storage.query({
 // ---------------------------------------------------------------------------------------------
 // Objects
 
+/** A signed upload URL's token id: good for one upload, until it expires. */
+const UploadToken = Schema.NullOr(Uuid).annotate({
+  description: "The signed upload URL's token id, when the upload comes through one; it is used up by PutObject",
+})
+
+export const IssueUploadToken = storage.command({
+  name: "IssueUploadToken",
+  description: "Check that the caller may write the object, and keep a single-use token for a signed upload URL",
+  payload: Schema.Struct({ caller: Caller, bucket: Schema.String, name: Schema.String, upsert: Schema.Boolean }),
+  success: Schema.Struct({
+    id: Uuid,
+    owner: Schema.NullOr(Schema.String).annotate({ description: "Who asked: the upload is recorded as theirs" }),
+    expires_at: Timestamp,
+  }),
+  errors: failures,
+})
+
 export const PrepareUpload = storage.query({
   name: "PrepareUpload",
   description:
@@ -216,6 +235,7 @@ export const PrepareUpload = storage.query({
     upsert: Schema.Boolean,
     mimetype: Schema.String,
     size: Schema.NullOr(Schema.Number).annotate({ description: "Content-Length, when the client sent one" }),
+    upload_token: UploadToken,
   }),
   success: Schema.Struct({
     blob_key: Schema.String,
@@ -241,6 +261,7 @@ export const PutObject = storage.command({
     owner: Schema.NullOr(Schema.String).annotate({
       description: "Owner to record when a signed upload URL speaks for its creator",
     }),
+    upload_token: UploadToken,
   }),
   success: StoredObject,
   errors: failures,
@@ -394,6 +415,7 @@ export const catalogue = {
     RemoveObjects,
     MoveObject,
     CopyObject,
+    IssueUploadToken,
   ],
   queries: [GetBucket, ListBuckets, PrepareUpload, GetObject, ListObjects],
   events: [BucketCreated, BucketUpdated, BucketDeleted, ObjectPut, ObjectMoved, ObjectRemoved],

@@ -6,7 +6,7 @@ import { AdminGate, layer as adminGateLayer, adminRoutes } from "../gateway/rout
 import { AuthGateway, layer as authGatewayLayer, authRoutes } from "../gateway/routes/auth/index.ts"
 import { type DataGateway, layer as dataGatewayLayer, restRoutes } from "../gateway/routes/data/index.ts"
 import * as RealtimeGateway from "../gateway/routes/realtime/index.ts"
-import { storageRoutes } from "../gateway/routes/storage/index.ts"
+import { type SignedUrls, signedUrlsLayer, storageRoutes } from "../gateway/routes/storage/index.ts"
 import * as Server from "../gateway/Server.ts"
 import type { BlobStore } from "../platform/blobs/BlobStore.ts"
 import { bindAddress, ReactorConfig } from "../platform/config/Config.ts"
@@ -49,7 +49,7 @@ const gateway = (onListening: OnListening) =>
     Effect.gen(function* () {
       const config = yield* ReactorConfig
       const context = yield* Effect.context<
-        Bus | Postgres | AuthGateway | AdminGate | DataGateway | BlobStore
+        Bus | Postgres | AuthGateway | AdminGate | DataGateway | BlobStore | SignedUrls
       >()
       const { host, port } = bindAddress(config)
       const timeout = config.server.request_timeout_ms
@@ -86,7 +86,13 @@ const gateway = (onListening: OnListening) =>
     }),
   ).pipe(
     Layer.provide(
-      Layer.mergeAll(authGatewayLayer, adminGateLayer, dataGatewayLayer, BlobStoreFromConfig.layer),
+      Layer.mergeAll(
+        authGatewayLayer,
+        adminGateLayer,
+        dataGatewayLayer,
+        signedUrlsLayer,
+        BlobStoreFromConfig.layer,
+      ),
     ),
   )
 

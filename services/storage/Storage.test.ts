@@ -127,6 +127,7 @@ const upload = async (
     upsert: options.upsert ?? false,
     mimetype,
     size,
+    upload_token: null,
   })
   const bytes = await run(
     blobs.put(plan.blob_key, Readable.from([Buffer.alloc(size, 1)]), {
@@ -146,6 +147,7 @@ const upload = async (
     cache_control: "max-age=3600",
     user_metadata: null,
     owner: null,
+    upload_token: null,
   })
 }
 
@@ -211,6 +213,7 @@ describe("buckets", () => {
         upsert: false,
         mimetype,
         size,
+        upload_token: null,
       })
     expect((await failure(prepare("text/plain", 10))).code).toBe("InvalidMimeType")
     expect((await failure(prepare("image/png", 101))).code).toBe("EntityTooLarge")

@@ -19,6 +19,7 @@ import type { Garbage } from "./handlers/common.ts"
 import {
   CopyObject,
   GetObject,
+  IssueUploadToken,
   ListObjects,
   MoveObject,
   PrepareUpload,
@@ -71,6 +72,7 @@ export const serve = (blobs: BlobStoreShape, options: WorkerOptions = {}) =>
       RemoveObjects(garbage),
       MoveObject,
       CopyObject(settings, garbage, copyBlob),
+      IssueUploadToken,
     ])
     yield* bus.serve({ group: "storage", handlers, ...options })
   })

@@ -37,6 +37,19 @@ describe.each(cases)("Storage through supabase-js (%s, %s)", (topology, backend)
     authorization: `Bearer ${ada.token}`,
     ...headers,
   })
+  const listOwners = async (name: string) => {
+    const client = new pg.Client({ connectionString: reactor.database.url })
+    await client.connect()
+    try {
+      const { rows } = await client.query<{ owner_id: string }>(
+        "select owner_id from storage.objects where bucket_id = $1 and name = $2",
+        [bucket, name],
+      )
+      return rows.map((r) => r.owner_id)
+    } finally {
+      await client.end()
+    }
+  }
 
   beforeAll(async () => {
     s3 = backend === "s3" ? await startS3rver() : undefined
@@ -240,6 +253,67 @@ describe.each(cases)("Storage through supabase-js (%s, %s)", (topology, backend)
         .move("copied.txt", `${ada.userId}/back.txt`, { destinationBucket: bucket })
       expect(moved.error).toBeNull()
       expect(await (await files.download(`${ada.userId}/back.txt`)).data?.text()).toBe("moving")
+    })
+
+    it("are shared by signed URLs that open one object until they expire", async () => {
+      const files = ada.client.storage.from(bucket)
+      await files.upload(`${ada.userId}/shared.txt`, Buffer.from("shared"))
+      const signed = await files.createSignedUrl(`${ada.userId}/shared.txt`, 60, { download: "copy.txt" })
+      expect(signed.error).toBeNull()
+      const followed = await fetch(signed.data!.signedUrl)
+      expect(followed.status).toBe(200)
+      expect(await followed.text()).toBe("shared")
+      expect(followed.headers.get("content-disposition")).toBe("attachment; filename*=UTF-8''copy.txt")
+      // The token opens that object only, and no other door.
+      const token = new URL(signed.data!.signedUrl).searchParams.get("token")!
+      const elsewhere = await fetch(
+        storageUrl(`/object/sign/${bucket}/${ada.userId}/hello.txt?token=${token}`),
+      )
+      expect(await elsewhere.json()).toMatchObject({ error: "InvalidSignature" })
+      const asApiToken = await fetch(storageUrl(`/object/${bucket}/${ada.userId}/shared.txt`), {
+        headers: { authorization: `Bearer ${token}` },
+      })
+      expect(await asApiToken.json()).toMatchObject({ error: "InvalidJWT" })
+      const expiring = await files.createSignedUrl(`${ada.userId}/shared.txt`, 1)
+      await new Promise((resolve) => setTimeout(resolve, 2_100))
+      expect(await (await fetch(expiring.data!.signedUrl)).json()).toMatchObject({
+        error: "InvalidSignature",
+      })
+      // Bob may not read Ada's object, so he gets no URL for it.
+      const refused = await bob.client.storage.from(bucket).createSignedUrl(`${ada.userId}/shared.txt`, 60)
+      expect(refused.error).toMatchObject({ statusCode: "404" })
+      const several = await files.createSignedUrls([`${ada.userId}/shared.txt`, `${ada.userId}/none.txt`], 60)
+      expect(several.data?.map((s) => [s.path, s.error === null])).toEqual([
+        [`${ada.userId}/shared.txt`, true],
+        [`${ada.userId}/none.txt`, false],
+      ])
+    })
+
+    it("take one upload each through a signed upload URL, recorded as its creator's", async () => {
+      const files = ada.client.storage.from(bucket)
+      const path = `${ada.userId}/dropbox.txt`
+      const issued = await files.createSignedUploadUrl(path)
+      expect(issued.error).toBeNull()
+      // Anyone holding it may upload, without a token of their own.
+      const uploaded = await anon()
+        .storage.from(bucket)
+        .uploadToSignedUrl(path, issued.data!.token, Buffer.from("dropped"))
+      expect(uploaded.error).toBeNull()
+      expect(await (await files.download(path)).data?.text()).toBe("dropped")
+      const info = await files.info(path)
+      expect(info.data).toMatchObject({ size: 7 })
+      const row = await listOwners(path)
+      expect(row).toEqual([ada.userId])
+      const again = await anon()
+        .storage.from(bucket)
+        .uploadToSignedUrl(path, issued.data!.token, Buffer.from("again"))
+      expect(again.error).toMatchObject({
+        statusCode: "400",
+        message: "The signature is invalid, expired or already used",
+      })
+      // Bob gets no upload URL into Ada's folder.
+      const refused = await bob.client.storage.from(bucket).createSignedUploadUrl(`${ada.userId}/bob.txt`)
+      expect(refused.error).toMatchObject({ statusCode: "403" })
     })
 
     it("of a public bucket are served to anyone at their public URL; a private bucket's are not", async () => {

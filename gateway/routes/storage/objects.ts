@@ -33,7 +33,7 @@ const objectRoute = (
 ): Route<Needs> => route({ method, path, protocol: "storage", apiKey: false, body, handle: handle as never })
 
 /** The bucket (a parameter) and the object's name (the rest of the path), decoded. */
-const target = (request: HttpRequest, prefix: string) => {
+export const target = (request: HttpRequest, prefix: string) => {
   const bucket = request.params[0]!
   const rest = request.path.slice(prefix.length + 1 + bucket.length + 1)
   try {
@@ -114,14 +114,28 @@ const incoming = (request: HttpRequest): Effect.Effect<Incoming, Storage.Storage
   }))
 }
 
+/** Who an upload speaks for when a signed upload URL, not a token, lets it in. */
+export interface UploadGrant {
+  readonly caller: Storage.Caller
+  readonly owner: string | null
+  readonly uploadToken: string
+  readonly upsert: boolean
+}
+
 /** Upload: prepare (nothing stored yet), stream to the blob store, record. */
-const upload = (request: HttpRequest, prefix: string, upsert: boolean | undefined, timeout: number) =>
+export const upload = (
+  request: HttpRequest,
+  prefix: string,
+  upsert: boolean | undefined,
+  timeout: number,
+  grant?: UploadGrant,
+) =>
   Effect.gen(function* () {
     const bus = yield* Bus
     const blobs = yield* BlobStore
-    const caller = yield* callerOf(request)
+    const caller = grant?.caller ?? (yield* callerOf(request))
     const { bucket, name } = yield* target(request, prefix)
-    const replace = upsert ?? request.headers.get("x-upsert") === "true"
+    const replace = grant?.upsert ?? upsert ?? request.headers.get("x-upsert") === "true"
     const declared = request.headers.get("content-length")
     const multipart = /^multipart\/form-data/i.test(request.headers.get("content-type") ?? "")
     const body = yield* incoming(request)
@@ -135,6 +149,7 @@ const upload = (request: HttpRequest, prefix: string, upsert: boolean | undefine
         mimetype: body.mimetype,
         // A form's length includes its boundaries and fields: only a raw body's is the object's.
         size: declared !== undefined && !multipart && /^\d+$/.test(declared) ? Number(declared) : null,
+        upload_token: grant?.uploadToken ?? null,
       },
       { meta: request.meta, timeout },
     )
@@ -156,7 +171,8 @@ const upload = (request: HttpRequest, prefix: string, upsert: boolean | undefine
           mimetype: body.mimetype,
           cache_control: body.cacheControl,
           user_metadata: body.userMetadata,
-          owner: null,
+          owner: grant?.owner ?? null,
+          upload_token: grant?.uploadToken ?? null,
         },
         commandOptions(request, timeout),
       )
@@ -168,7 +184,7 @@ const upload = (request: HttpRequest, prefix: string, upsert: boolean | undefine
 const quoted = (etag: string) => (etag.startsWith('"') ? etag : `"${etag}"`)
 
 /** Download or HEAD: the object as its metadata says, ranges and revalidation included. */
-const download = (request: HttpRequest, object: Storage.StoredObject) =>
+export const download = (request: HttpRequest, object: Storage.StoredObject) =>
   Effect.gen(function* () {
     const blobs = yield* BlobStore
     const size = object.metadata.size

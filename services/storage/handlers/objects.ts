@@ -97,6 +97,35 @@ const checkBucketTakes = (
   return { limit }
 }
 
+/**
+ * Tries, as the caller, the write an upload will make (an insert, or with upsert an update of the
+ * object there); the caller's transaction must undo it. Fails when a policy refuses.
+ */
+const probeWrite = (
+  tx: Tx,
+  caller: Storage.Caller,
+  bucket: string,
+  name: string,
+  existing: ObjectRow | undefined,
+) =>
+  Effect.gen(function* () {
+    yield* becomeCaller(tx, caller)
+    if (existing === undefined) {
+      yield* policyRefuses(
+        tx.query(
+          `insert into storage.objects (id, bucket_id, name, owner, owner_id, blob_key)
+           values ($1, $2, $3, storage.owner_uuid($4), $4, $5)`,
+          [randomUUID(), bucket, name, subjectOf(caller), newBlobKey()],
+        ),
+      )
+    } else {
+      const updated = yield* policyRefuses(
+        tx.query("update storage.objects set updated_at = updated_at where id = $1", [existing.id]),
+      )
+      if (updated.rowCount === 0) return yield* Effect.fail(errors.denied())
+    }
+  })
+
 export const PrepareUpload = (settings: ObjectSettings) =>
   Effect.gen(function* () {
     const postgres = yield* Postgres
@@ -113,23 +142,17 @@ export const PrepareUpload = (settings: ObjectSettings) =>
               if (bucket === undefined) return yield* Effect.fail(errors.noSuchBucket())
               const takes = checkBucketTakes(bucket, settings, payload.mimetype, payload.size)
               if (takes.error !== undefined) return yield* Effect.fail(takes.error)
+              // A signed upload URL's token first: one used up or expired opens nothing.
+              if (payload.upload_token !== null) {
+                const token = yield* tx.query(
+                  "select 1 from storage.upload_tokens where id = $1 and bucket_id = $2 and name = $3 and expires_at > now()",
+                  [payload.upload_token, payload.bucket, payload.name],
+                )
+                if (token.rows.length === 0) return yield* Effect.fail(errors.signature())
+              }
               const existing = yield* findObject(tx, payload.bucket, payload.name)
               if (existing !== undefined && !payload.upsert) return yield* Effect.fail(errors.keyExists())
-              yield* becomeCaller(tx, payload.caller)
-              if (existing === undefined) {
-                yield* policyRefuses(
-                  tx.query(
-                    `insert into storage.objects (id, bucket_id, name, owner, owner_id, blob_key)
-                     values ($1, $2, $3, storage.owner_uuid($4), $4, $5)`,
-                    [randomUUID(), payload.bucket, payload.name, subjectOf(payload.caller), newBlobKey()],
-                  ),
-                )
-              } else {
-                const updated = yield* policyRefuses(
-                  tx.query("update storage.objects set updated_at = updated_at where id = $1", [existing.id]),
-                )
-                if (updated.rowCount === 0) return yield* Effect.fail(errors.denied())
-              }
+              yield* probeWrite(tx, payload.caller, payload.bucket, payload.name, existing)
               return { blob_key: newBlobKey(), limit: takes.limit }
             }),
           { rollbackOnly: true },
@@ -153,6 +176,15 @@ export const PutObject = (settings: ObjectSettings, garbage: Garbage) =>
           if (takes.error !== undefined) return yield* Effect.fail(takes.error)
           const existing = yield* findObject(tx, payload.bucket, payload.name)
           if (existing !== undefined && !payload.upsert) return yield* Effect.fail(errors.keyExists())
+          if (payload.upload_token !== null) {
+            // A signed upload URL is good for one upload: this one uses it up.
+            const used = yield* tx.query(
+              `delete from storage.upload_tokens
+               where id = $1 and bucket_id = $2 and name = $3 and expires_at > now()`,
+              [payload.upload_token, payload.bucket, payload.name],
+            )
+            if (used.rowCount === 0) return yield* Effect.fail(errors.signature())
+          }
           const id = existing?.id ?? randomUUID()
           const put = newEvent(Storage.ObjectPut, {
             id,
@@ -420,3 +452,33 @@ export const CopyObject = (settings: ObjectSettings, garbage: Garbage, copyBlob:
       )
     })
   })
+
+/** How long a signed upload URL is good for, as in Supabase. */
+const uploadTokenMs = 2 * 3_600_000
+
+export const IssueUploadToken = Effect.gen(function* () {
+  const postgres = yield* Postgres
+  return handler(Storage.IssueUploadToken, (payload, context) => {
+    const invalid = checkNames(payload.bucket, payload.name)
+    if (invalid !== undefined) return Effect.fail(invalid)
+    return transact(postgres, { contract: Storage.IssueUploadToken, context }, (tx) =>
+      Effect.gen(function* () {
+        if ((yield* findBucket(tx, payload.bucket)) === undefined)
+          return yield* Effect.fail(errors.noSuchBucket())
+        const existing = yield* findObject(tx, payload.bucket, payload.name)
+        if (existing !== undefined && !payload.upsert) return yield* Effect.fail(errors.keyExists())
+        // The policies answer now, for the upload the URL will allow; the probe is undone.
+        yield* tx.query("savepoint probe")
+        yield* probeWrite(tx, payload.caller, payload.bucket, payload.name, existing)
+        yield* tx.query("rollback to savepoint probe")
+        const id = randomUUID()
+        const expires = new Date(Date.now() + uploadTokenMs)
+        yield* tx.query(
+          "insert into storage.upload_tokens (id, bucket_id, name, expires_at) values ($1, $2, $3, $4)",
+          [id, payload.bucket, payload.name, expires],
+        )
+        return { id, owner: subjectOf(payload.caller), expires_at: expires.toISOString() }
+      }),
+    ).pipe(infrastructureDies)
+  })
+})

@@ -1,0 +1,158 @@
+// Signed URLs under /storage/v1/object: handed out to a caller who may read (or write) an object,
+// then honoured for whoever holds them, without a token of their own, until they expire.
+import { Effect } from "effect"
+import { Bus } from "../../../bus/Bus.ts"
+import * as Storage from "../../../contracts/storage.ts"
+import type { BlobStore } from "../../../platform/blobs/BlobStore.ts"
+import { commandOptions, type HttpRequest } from "../../http/HttpRequest.ts"
+import { type HttpResponse, json } from "../../http/HttpResponse.ts"
+import { type Method, type Route, route } from "../../Route.ts"
+import type { AuthGateway } from "../auth/AuthGateway.ts"
+import { callerOf } from "./caller.ts"
+import { download, target, upload } from "./objects.ts"
+import { SignedUrls } from "./SignedUrls.ts"
+
+type Needs = Bus | AuthGateway | BlobStore | SignedUrls
+
+const { errors } = Storage
+
+const signedRoute = (
+  method: Method,
+  path: string,
+  body: "none" | "json" | "stream",
+  handle: (request: HttpRequest) => Effect.Effect<HttpResponse, unknown, Needs>,
+): Route<Needs> => route({ method, path, protocol: "storage", apiKey: false, body, handle: handle as never })
+
+const service: Storage.Caller = { role: "service_role", claims: JSON.stringify({ role: "service_role" }) }
+
+const expiresIn = (request: HttpRequest) => {
+  const value = (request.json as { expiresIn?: unknown } | undefined)?.expiresIn
+  return typeof value === "number" && Number.isFinite(value) && value >= 1
+    ? Effect.succeed(Math.floor(value))
+    : Effect.fail(errors.invalid("expiresIn must be a number of seconds of at least 1"))
+}
+
+const sign = "/storage/v1/object/sign"
+const uploadSign = "/storage/v1/object/upload/sign"
+
+/** One object's signed download URL, if the caller may read it. */
+const signOne = (
+  request: HttpRequest,
+  caller: Storage.Caller,
+  bucket: string,
+  name: string,
+  seconds: number,
+  timeout: number,
+) =>
+  Effect.gen(function* () {
+    const bus = yield* Bus
+    const urls = yield* SignedUrls
+    yield* bus.request(
+      Storage.GetObject,
+      { caller, bucket, name, public: false },
+      { meta: request.meta, timeout },
+    )
+    const token = yield* urls.sign({ url: `${bucket}/${name}` }, seconds)
+    return `/object/sign/${bucket}/${name}?token=${token}`
+  })
+
+const tokenOf = (request: HttpRequest) => {
+  const token = request.query.get("token")
+  return token === null || token === ""
+    ? Effect.fail(errors.signature("A token is required"))
+    : Effect.succeed(token)
+}
+
+/** Follows a signed download URL: the token stands in for the caller. */
+const follow = (timeout: number) => (request: HttpRequest) =>
+  Effect.gen(function* () {
+    const bus = yield* Bus
+    const urls = yield* SignedUrls
+    const { bucket, name } = yield* target(request, sign)
+    const token = yield* tokenOf(request)
+    yield* urls.verify(token, `${bucket}/${name}`).pipe(Effect.mapError(() => errors.signature()))
+    const object = yield* bus.request(
+      Storage.GetObject,
+      { caller: service, bucket, name, public: false },
+      { meta: request.meta, timeout },
+    )
+    return yield* download(request, object)
+  })
+
+export const signedRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
+  signedRoute("post", `${sign}/:bucket/*`, "json", (request) =>
+    Effect.gen(function* () {
+      const caller = yield* callerOf(request)
+      const seconds = yield* expiresIn(request)
+      const { bucket, name } = yield* target(request, sign)
+      return json(200, { signedURL: yield* signOne(request, caller, bucket, name, seconds, timeout) })
+    }),
+  ),
+  signedRoute("post", `${sign}/:bucket`, "json", (request) =>
+    Effect.gen(function* () {
+      const caller = yield* callerOf(request)
+      const seconds = yield* expiresIn(request)
+      const paths = (request.json as { paths?: unknown }).paths
+      if (!Array.isArray(paths) || !paths.every((p) => typeof p === "string")) {
+        return yield* Effect.fail(errors.invalid("paths must be a list of object names"))
+      }
+      const bucket = decodeURIComponent(request.params[0]!)
+      const signed = yield* Effect.forEach(
+        paths as Array<string>,
+        (path) =>
+          signOne(request, caller, bucket, path, seconds, timeout).pipe(
+            Effect.map((signedURL) => ({ error: null, path, signedURL })),
+            Effect.catchTag("StorageError", () =>
+              Effect.succeed({
+                error: "Either the object does not exist or you do not have access to it",
+                path,
+                signedURL: null,
+              }),
+            ),
+          ),
+        { concurrency: 8 },
+      )
+      return json(200, signed)
+    }),
+  ),
+  signedRoute("get", `${sign}/:bucket/*`, "none", follow(timeout)),
+  signedRoute("head", `${sign}/:bucket/*`, "none", follow(timeout)),
+  signedRoute("post", `${uploadSign}/:bucket/*`, "json", (request) =>
+    Effect.gen(function* () {
+      const bus = yield* Bus
+      const urls = yield* SignedUrls
+      const caller = yield* callerOf(request)
+      const { bucket, name } = yield* target(request, uploadSign)
+      const upsert = request.headers.get("x-upsert") === "true"
+      const issued = yield* bus.send(
+        Storage.IssueUploadToken,
+        { caller, bucket, name, upsert },
+        commandOptions(request, timeout),
+      )
+      const seconds = Math.floor((Date.parse(issued.expires_at) - Date.now()) / 1000)
+      const token = yield* urls.sign(
+        { url: `${bucket}/${name}`, upload: issued.id, owner: issued.owner, upsert },
+        seconds,
+      )
+      return json(200, { url: `/object/upload/sign/${bucket}/${name}?token=${token}`, token })
+    }),
+  ),
+  signedRoute("put", `${uploadSign}/:bucket/*`, "stream", (request) =>
+    Effect.gen(function* () {
+      const urls = yield* SignedUrls
+      const { bucket, name } = yield* target(request, uploadSign)
+      const token = yield* tokenOf(request)
+      const claims = yield* urls
+        .verify(token, `${bucket}/${name}`)
+        .pipe(Effect.mapError(() => errors.signature()))
+      if (claims.upload === undefined) return yield* Effect.fail(errors.signature())
+      const uploaded = yield* upload(request, uploadSign, undefined, timeout, {
+        caller: service,
+        owner: claims.owner ?? null,
+        uploadToken: claims.upload,
+        upsert: claims.upsert === true,
+      })
+      return uploaded
+    }),
+  ),
+]
