@@ -209,16 +209,25 @@ export const ListBuckets = storage.query({
 
 /** A signed upload URL's token id: good for one upload, until it expires. */
 const UploadToken = Schema.NullOr(Uuid).annotate({
-  description: "The signed upload URL's token id, when the upload comes through one; it is used up by PutObject",
+  description:
+    "The signed upload URL's token id, when the upload comes through one; it is used up by PutObject",
 })
 
 export const IssueUploadToken = storage.command({
   name: "IssueUploadToken",
-  description: "Check that the caller may write the object, and keep a single-use token for a signed upload URL",
-  payload: Schema.Struct({ caller: Caller, bucket: Schema.String, name: Schema.String, upsert: Schema.Boolean }),
+  description:
+    "Check that the caller may write the object, and keep a single-use token for a signed upload URL",
+  payload: Schema.Struct({
+    caller: Caller,
+    bucket: Schema.String,
+    name: Schema.String,
+    upsert: Schema.Boolean,
+  }),
   success: Schema.Struct({
     id: Uuid,
-    owner: Schema.NullOr(Schema.String).annotate({ description: "Who asked: the upload is recorded as theirs" }),
+    owner: Schema.NullOr(Schema.String).annotate({
+      description: "Who asked: the upload is recorded as theirs",
+    }),
     expires_at: Timestamp,
   }),
   errors: failures,
@@ -299,6 +308,28 @@ export const ListObjects = storage.query({
   errors: failures,
 })
 
+export const ListObjectsV2 = storage.query({
+  name: "ListObjectsV2",
+  description:
+    "Objects whose names start with a prefix, or with a delimiter those directly under it and its folders",
+  payload: Schema.Struct({
+    caller: Caller,
+    bucket: Schema.String,
+    prefix: Schema.String,
+    limit: Schema.Int,
+    offset: Schema.Int,
+    with_delimiter: Schema.Boolean,
+    sort_column: Schema.Literals(["name", "updated_at", "created_at"]),
+    sort_order: Schema.Literals(["asc", "desc"]),
+  }),
+  success: Schema.Struct({
+    has_next: Schema.Boolean,
+    folders: Schema.Array(Schema.Struct({ name: Schema.String, key: Schema.String })),
+    objects: Schema.Array(Schema.Struct({ ...ListEntry.fields, key: Schema.String })),
+  }),
+  errors: failures,
+})
+
 export const RemoveObjects = storage.command({
   name: "RemoveObjects",
   description: "Remove the named objects the caller may delete; returns those removed",
@@ -312,7 +343,9 @@ const Relocation = Schema.Struct({
   bucket: Schema.String,
   from: Schema.String.annotate({ description: "The source object's name" }),
   to: Schema.String.annotate({ description: "The destination's name" }),
-  destination_bucket: Schema.String.annotate({ description: "The bucket it goes to; the same one by default" }),
+  destination_bucket: Schema.String.annotate({
+    description: "The bucket it goes to; the same one by default",
+  }),
 })
 
 export const MoveObject = storage.command({
@@ -417,7 +450,7 @@ export const catalogue = {
     CopyObject,
     IssueUploadToken,
   ],
-  queries: [GetBucket, ListBuckets, PrepareUpload, GetObject, ListObjects],
+  queries: [GetBucket, ListBuckets, PrepareUpload, GetObject, ListObjects, ListObjectsV2],
   events: [BucketCreated, BucketUpdated, BucketDeleted, ObjectPut, ObjectMoved, ObjectRemoved],
   errors: [StorageError],
 } as const satisfies Catalogue

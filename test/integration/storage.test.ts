@@ -316,6 +316,32 @@ describe.each(cases)("Storage through supabase-js (%s, %s)", (topology, backend)
       expect(refused.error).toMatchObject({ statusCode: "403" })
     })
 
+    it("are listed by the v2 list, flat or by folder, a page at a time", async () => {
+      const files = ada.client.storage.from(bucket)
+      for (const name of ["x/1.txt", "x/2.txt", "x/3.txt", "x/deep/4.txt"]) {
+        await files.upload(`${ada.userId}/v2/${name}`, Buffer.from(name))
+      }
+      const prefix = `${ada.userId}/v2/x/`
+      const flat = await files.listV2({ prefix })
+      expect(flat.error).toBeNull()
+      expect(flat.data?.objects.map((o) => o.key)).toEqual(
+        ["1.txt", "2.txt", "3.txt", "deep/4.txt"].map((n) => `${prefix}${n}`),
+      )
+      expect(flat.data?.hasNext).toBe(false)
+      const first = await files.listV2({ prefix, with_delimiter: true, limit: 2 })
+      expect(first.data?.objects.map((o) => o.name)).toEqual(["1.txt", "2.txt"])
+      expect(first.data?.hasNext).toBe(true)
+      const second = await files.listV2({
+        prefix,
+        with_delimiter: true,
+        limit: 2,
+        cursor: first.data!.nextCursor!,
+      })
+      expect(second.data?.objects.map((o) => o.name)).toEqual(["3.txt"])
+      expect(second.data?.folders).toEqual([{ name: "deep", key: `${prefix}deep/` }])
+      expect(second.data?.hasNext).toBe(false)
+    })
+
     it("of a public bucket are served to anyone at their public URL; a private bucket's are not", async () => {
       const open = `pub-${randomUUID().slice(0, 8)}`
       await service().storage.createBucket(open, { public: true })

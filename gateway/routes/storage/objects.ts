@@ -300,6 +300,55 @@ const list = (timeout: number) => (request: HttpRequest) =>
     return json(200, entries)
   })
 
+const sortColumnsV2 = new Set(["name", "updated_at", "created_at"])
+
+/** The v2 list's cursor: where the next page starts, opaque to the client. */
+const cursorOf = (text: unknown) => {
+  if (typeof text !== "string" || text === "") return 0
+  const offset = Number(Buffer.from(text, "base64url").toString("utf8"))
+  return Number.isSafeInteger(offset) && offset >= 0 ? offset : undefined
+}
+
+const listV2 = (timeout: number) => (request: HttpRequest) =>
+  Effect.gen(function* () {
+    const bus = yield* Bus
+    const caller = yield* callerOf(request)
+    const body = (request.json ?? {}) as {
+      prefix?: unknown
+      limit?: unknown
+      cursor?: unknown
+      with_delimiter?: unknown
+      sortBy?: { column?: unknown; order?: unknown }
+    }
+    const column = typeof body.sortBy?.column === "string" ? body.sortBy.column : "name"
+    if (!sortColumnsV2.has(column)) return yield* Effect.fail(errors.invalid(`cannot sort by ${column}`))
+    const offset = cursorOf(body.cursor)
+    if (offset === undefined)
+      return yield* Effect.fail(errors.invalid("the cursor is not one this server gave"))
+    const limit = typeof body.limit === "number" ? Math.trunc(body.limit) : 1000
+    const page = yield* bus.request(
+      Storage.ListObjectsV2,
+      {
+        caller,
+        bucket: decodeURIComponent(request.params[0]!),
+        prefix: typeof body.prefix === "string" ? body.prefix : "",
+        limit,
+        offset,
+        with_delimiter: body.with_delimiter === true,
+        sort_column: column as "name",
+        sort_order: body.sortBy?.order === "desc" ? "desc" : "asc",
+      },
+      { meta: request.meta, timeout },
+    )
+    const next = offset + page.folders.length + page.objects.length
+    return json(200, {
+      hasNext: page.has_next,
+      folders: page.folders,
+      objects: page.objects,
+      ...(page.has_next ? { nextCursor: Buffer.from(String(next)).toString("base64url") } : {}),
+    })
+  })
+
 const remove = (timeout: number) => (request: HttpRequest) =>
   Effect.gen(function* () {
     const bus = yield* Bus
@@ -367,6 +416,7 @@ const object = "/storage/v1/object"
 
 export const objectRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
   objectRoute("post", `${object}/list/:bucket`, "json", list(timeout)),
+  objectRoute("post", `${object}/list-v2/:bucket`, "json", listV2(timeout)),
   objectRoute("post", `${object}/move`, "json", move(timeout)),
   objectRoute("post", `${object}/copy`, "json", copy(timeout)),
   objectRoute("get", `${object}/info/:bucket/*`, "none", info(timeout)),

@@ -482,3 +482,68 @@ export const IssueUploadToken = Effect.gen(function* () {
     ).pipe(infrastructureDies)
   })
 })
+
+export const ListObjectsV2 = Effect.gen(function* () {
+  const postgres = yield* Postgres
+  return handler(Storage.ListObjectsV2, (payload) => {
+    const order = payload.sort_order === "desc" ? "desc" : "asc"
+    const column = payload.sort_column === "name" ? `key collate "C"` : payload.sort_column
+    // With a delimiter, keys below the next "/" after the prefix fold into one folder entry each.
+    const entries = payload.with_delimiter
+      ? `select case when strpos(rest, '/') > 0 then $2 || split_part(rest, '/', 1) || '/' else name end as key,
+                strpos(rest, '/') > 0 as folder,
+                case when strpos(rest, '/') > 0 then null else id end as id,
+                updated_at, created_at, last_accessed_at, metadata
+         from visible`
+      : "select name as key, false as folder, id, updated_at, created_at, last_accessed_at, metadata from visible"
+    const text = `
+      with visible as (
+        select name, substr(name, char_length($2::text) + 1) as rest, id, updated_at, created_at, last_accessed_at,
+               metadata
+        from storage.objects where bucket_id = $1 and name like $3 escape '\\'
+      ), entries as (${entries})
+      select key, folder, (array_agg(id))[1] as id, max(updated_at) as updated_at, max(created_at) as created_at,
+             max(last_accessed_at) as last_accessed_at, (array_agg(metadata))[1] as metadata
+      from entries
+      group by key, folder, case when folder then null else id end
+      order by ${payload.sort_column === "name" ? "" : "folder, "}${column} ${order} nulls last, key collate "C" ${order}
+      limit $4 offset $5`
+    const limit = Math.max(1, Math.min(payload.limit, 1000))
+    return Effect.gen(function* () {
+      if ((yield* findBucket(postgres, payload.bucket)) === undefined)
+        return yield* Effect.fail(errors.noSuchBucket())
+      const { rows } = yield* postgres.autocommit(callerSettings(payload.caller)).query<{
+        key: string
+        folder: boolean
+        id: string | null
+        updated_at: Date | null
+        created_at: Date | null
+        last_accessed_at: Date | null
+        metadata: Storage.StoredObject["metadata"] | null
+      }>(text, [
+        payload.bucket,
+        payload.prefix,
+        `${likePrefix(payload.prefix)}%`,
+        limit + 1,
+        Math.max(0, payload.offset),
+      ])
+      const page = rows.slice(0, limit)
+      const lastSegment = (key: string) => key.replace(/\/$/, "").split("/").pop() ?? key
+      return {
+        has_next: rows.length > limit,
+        folders: page.filter((r) => r.folder).map((r) => ({ name: lastSegment(r.key), key: r.key })),
+        objects: page
+          .filter((r) => !r.folder)
+          .map((r) => ({
+            name: payload.with_delimiter ? lastSegment(r.key) : r.key,
+            key: r.key,
+            id: r.id,
+            updated_at: r.updated_at?.toISOString() ?? null,
+            created_at: r.created_at?.toISOString() ?? null,
+            last_accessed_at: r.last_accessed_at?.toISOString() ?? null,
+            metadata: r.metadata,
+          })),
+      }
+    }).pipe(infrastructureDies)
+  })
+})
