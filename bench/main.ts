@@ -17,6 +17,7 @@ import * as Postgres from "../platform/postgres/Postgres.ts"
 import * as SystemWorker from "../services/system/Worker.ts"
 import { appMigrations, dataApi } from "./data.ts"
 import { realtimeFanOut, realtimeMigrations } from "./realtime.ts"
+import { storageBench } from "./storage.ts"
 import {
   type Child,
   closedLoop,
@@ -35,7 +36,7 @@ import {
 const tmp = join(packageRoot, "bench", ".tmp")
 const seconds = Number(process.env["BENCH_SECONDS"] ?? 5)
 const rounds = Number(process.env["BENCH_ROUNDS"] ?? 5)
-/** BENCH_ONLY=data,realtime runs only those parts (http, auth, eventlog, data, realtime, size1). */
+/** BENCH_ONLY=data,realtime runs only those parts (http, auth, eventlog, data, realtime, storage, size1). */
 const only = process.env["BENCH_ONLY"]?.split(",")
 const runs = (part: string) => only === undefined || only.includes(part)
 const adminToken = randomBytes(16).toString("hex")
@@ -370,6 +371,26 @@ const main = async () => {
             reactorEnv(databaseUrl, { REACTOR_DATABASE_APP_MIGRATIONS: realtimeMigrations }),
           )
           return { port: portOf(child), stop: child.stop }
+        },
+      })
+    }
+    if (runs("storage")) {
+      let databases = 0
+      await storageBench({
+        tmp,
+        seconds,
+        rounds,
+        serviceKey: await Effect.runPromise(apiKey(secret, "service_role", "local")),
+        record,
+        log,
+        start: async (env) => {
+          const databaseUrl = await createDatabase(cluster.url, `bench_storage_${++databases}`)
+          const child = await startReactor(
+            "all",
+            // Room for the gigabyte the workload moves.
+            reactorEnv(databaseUrl, { REACTOR_STORAGE_FILE_SIZE_LIMIT: String(4 * 1024 ** 3), ...env }),
+          )
+          return { port: portOf(child), pid: child.process.pid!, output: child.output, stop: child.stop }
         },
       })
     }

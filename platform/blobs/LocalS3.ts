@@ -1,0 +1,80 @@
+// A real S3-compatible server on this machine: s3rver (a dev dependency) in a child process, on a
+// free loopback port, with a temp directory that stop() removes. For tests and the benchmark only.
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { createRequire } from "node:module"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+export interface S3rver {
+  readonly port: number
+  readonly directory: string
+  /** s3rver's fixed credentials. */
+  readonly accessKey: string
+  readonly secretKey: string
+  readonly stop: () => Promise<void>
+}
+
+import { appendFileSync } from "node:fs"
+
+const require_log = (text: string) => appendFileSync("/tmp/proto/s3rver.log", text)
+const readyTimeout = 15_000
+
+const binary = () => {
+  try {
+    return createRequire(import.meta.url).resolve("s3rver/bin/s3rver.js")
+  } catch {
+    throw new Error("s3rver is not installed: npm install (it is a dev dependency)")
+  }
+}
+
+const exited = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    child.once("exit", () => resolve())
+  })
+
+export const startS3rver = async (): Promise<S3rver> => {
+  const directory = mkdtempSync(join(tmpdir(), "reactor-s3rver-"))
+  // Port 0: the server picks a free one and prints it.
+  const child = spawn(
+    process.execPath,
+    [binary(), "-d", directory, "-a", "127.0.0.1", "-p", "0", "--no-vhost-buckets"],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  )
+  let output = ""
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`s3rver did not start: ${output}`)), readyTimeout)
+    const read = (data: Buffer) => {
+      output += data.toString()
+      const listening = /listening on [^:]+:(\d+)/.exec(output)
+      if (listening === null) return
+      clearTimeout(timer)
+      resolve(Number(listening[1]))
+    }
+    child.stdout?.on("data", read)
+    child.stdout?.on("data", (d: Buffer) => {
+      if (/error|500/i.test(d.toString())) require_log(d.toString())
+    })
+    child.stderr?.on("data", read)
+    child.once("exit", (code) => {
+      clearTimeout(timer)
+      reject(new Error(`s3rver exited with ${code}: ${output}`))
+    })
+  }).catch((error) => {
+    child.kill("SIGKILL")
+    rmSync(directory, { recursive: true, force: true })
+    throw error
+  })
+  return {
+    port,
+    directory,
+    accessKey: "S3RVER",
+    secretKey: "S3RVER",
+    stop: async () => {
+      child.kill("SIGTERM")
+      await exited(child)
+      rmSync(directory, { recursive: true, force: true })
+    },
+  }
+}
