@@ -227,6 +227,9 @@ export const start = <R>(
         })
         return result
       }
+      // A chunk uWS could not take yet: the stream waits (paused) until the socket drains.
+      let pending = false
+      let ended = false
       body.on("data", (data: Buffer | string) => {
         if (done) return
         const chunk = typeof data === "string" ? Buffer.from(data) : data
@@ -234,12 +237,17 @@ export const start = <R>(
         const [ok, responded] = tryEnd(chunk)
         if (responded) return finish()
         if (ok) return
+        pending = true
         body.pause()
         res.onWritable((at) => {
           if (done) return true
           const [retried, finished] = tryEnd(chunk.subarray(at - offset))
           if (finished) finish()
-          else if (retried) body.resume()
+          else if (retried) {
+            pending = false
+            if (ended) broken()
+            else body.resume()
+          }
           return retried
         })
       })
@@ -249,7 +257,11 @@ export const start = <R>(
         finish()
         res.close()
       }
-      body.on("end", broken)
+      // The last chunk may still wait for the socket when the stream ends: it finishes the answer.
+      body.on("end", () => {
+        ended = true
+        if (!pending) broken()
+      })
       body.on("error", (error: Error) => {
         Effect.runFork(Effect.logWarning(`response stream failed: ${error.message}`))
         broken()
@@ -333,6 +345,11 @@ export const start = <R>(
               : bare.withBody(body, parsed)
         let uploadPaused = false
         let uploadEnded = false
+        const resumeUpload = () => {
+          if (!uploadPaused || aborted) return
+          uploadPaused = false
+          res.resume()
+        }
         const reply = (response: HttpResponse, close = false) => {
           if (aborted) {
             response.stream?.body.destroy()
@@ -341,10 +358,8 @@ export const start = <R>(
           // Answered before the whole upload was read (a refusal): the rest is not wanted, and a
           // paused socket must run again for the answer to leave; closing drops what is left.
           const unread = upload !== undefined && !uploadEnded
-          if (unread) {
-            upload!.destroy()
-            if (uploadPaused) res.resume()
-          }
+          if (unread) upload!.destroy()
+          resumeUpload()
           write(res, response, requestId, origin, close || unread, abort)
         }
         /** Answers with `error` in the protocol's shape. */
@@ -403,12 +418,9 @@ export const start = <R>(
         if (route.body === "none") return run(noBody)
         if (route.body === "stream") {
           const stream = new Readable({
-            read: () => {
-              if (uploadPaused && !aborted) {
-                uploadPaused = false
-                res.resume()
-              }
-            },
+            // Up to 1 MiB waits for the route before the socket pauses: fewer pauses, larger writes.
+            highWaterMark: 1024 * 1024,
+            read: resumeUpload,
           })
           upload = stream
           res.onData((chunk, isLast) => {
@@ -417,6 +429,9 @@ export const start = <R>(
             const more = stream.push(Buffer.from(new Uint8Array(chunk)))
             if (isLast) {
               uploadEnded = true
+              // uWS hands over what it had read even while paused: the last chunk may come so, and
+              // the socket must run again for the next request on this connection.
+              resumeUpload()
               stream.push(null)
             } else if (!more && !uploadPaused) {
               uploadPaused = true

@@ -35,7 +35,9 @@ export interface BlobStoreShape {
   /**
    * Streams `body` into the blob `key`, replacing any blob there. The blob becomes visible
    * atomically and only when complete: a reader sees the previous blob or none until then, and a
-   * put that fails or is interrupted leaves nothing. `body` is consumed, and destroyed on failure.
+   * put that fails or is interrupted leaves nothing — except that an interruption arriving once the
+   * store commits (S3's last request) cannot stop it, so the blob may still appear: with a fresh key
+   * per upload, an orphan for reconciliation. `body` is consumed, and destroyed on failure.
    */
   readonly put: (
     key: string,

@@ -4,8 +4,19 @@
 // sidecar names the file it describes (size, mtime, inode) and is trusted only while that file is
 // the one in place; otherwise stat hashes the file again. Both directories must be on one filesystem.
 import { createHash, randomUUID } from "node:crypto"
-import { type BigIntStats, createWriteStream } from "node:fs"
-import { lstat, mkdir, open, opendir, readdir, readFile, rename, rm, unlink, writeFile } from "node:fs/promises"
+import type { BigIntStats } from "node:fs"
+import {
+  lstat,
+  mkdir,
+  open,
+  opendir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  unlink,
+  writeFile,
+} from "node:fs/promises"
 import { dirname, join } from "node:path"
 import type { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
@@ -62,12 +73,19 @@ export const make = (root: string): BlobStoreShape => {
       : undefined
   }
 
-  const write = async (key: string, body: Parameters<BlobStoreShape["put"]>[1], limit: number, signal: AbortSignal) => {
+  const write = async (
+    key: string,
+    body: Parameters<BlobStoreShape["put"]>[1],
+    limit: number,
+    signal: AbortSignal,
+  ) => {
     await mkdir(tmp, { recursive: true })
     const temp = tempPath()
     try {
       const meter = new Meter(limit)
-      await pipeline(body, meter, createWriteStream(temp, { flags: "wx" }), { signal })
+      // Made before the pipeline starts, so the `finally` below never runs ahead of its creation.
+      const handle = await open(temp, "wx")
+      await pipeline(body, meter, handle.createWriteStream(), { signal })
       const file = await syncFile(temp)
       const md5 = meter.md5()
       signal.throwIfAborted()
@@ -88,12 +106,13 @@ export const make = (root: string): BlobStoreShape => {
       Effect.andThen(
         Effect.tryPromise({
           try: (signal) => write(key, body, limit, signal),
-          catch: (cause) => (cause instanceof OverLimit ? new BlobTooLarge({ limit }) : storeError(`put ${key}`, cause)),
+          catch: (cause) =>
+            cause instanceof OverLimit ? new BlobTooLarge({ limit }) : storeError(`put ${key}`, cause),
         }),
       ),
     )
 
-  const open_ = async (key: string, range: ByteRange | undefined): Promise<Readable | undefined> => {
+  const openBlob = async (key: string, range: ByteRange | undefined): Promise<Readable | undefined> => {
     const handle = await open(pathOf(key), "r").catch(orMissing)
     if (handle === undefined) return undefined
     const isFile = await handle.stat().then(
@@ -110,8 +129,10 @@ export const make = (root: string): BlobStoreShape => {
   const get: BlobStoreShape["get"] = (key, range) =>
     checkKeys(key).pipe(
       Effect.andThen(checkRange(range)),
-      Effect.andThen(attempt(`get ${key}`, () => open_(key, range))),
-      Effect.flatMap((stream) => (stream === undefined ? Effect.fail(new BlobNotFound({ key })) : Effect.succeed(stream))),
+      Effect.andThen(attempt(`get ${key}`, () => openBlob(key, range))),
+      Effect.flatMap((stream) =>
+        stream === undefined ? Effect.fail(new BlobNotFound({ key })) : Effect.succeed(stream),
+      ),
     )
 
   const hash = async (path: string): Promise<BlobInfo | undefined> => {
@@ -189,7 +210,10 @@ export const make = (root: string): BlobStoreShape => {
         Effect.as(
           Stream.fromAsyncIterable(
             // Start in the deepest directory the prefix names in full.
-            { [Symbol.asyncIterator]: () => walk(prefix.slice(0, Math.max(0, prefix.lastIndexOf("/"))), prefix) },
+            {
+              [Symbol.asyncIterator]: () =>
+                walk(prefix.slice(0, Math.max(0, prefix.lastIndexOf("/"))), prefix),
+            },
             (cause) => storeError(`list ${prefix}`, cause),
           ),
         ),
@@ -210,7 +234,9 @@ export const make = (root: string): BlobStoreShape => {
   }
 
   const cleanTemporary: BlobStoreShape["cleanTemporary"] = (olderThanMs) =>
-    checkAmount("age", olderThanMs).pipe(Effect.andThen(attempt("clean temporary files", () => clean(olderThanMs))))
+    checkAmount("age", olderThanMs).pipe(
+      Effect.andThen(attempt("clean temporary files", () => clean(olderThanMs))),
+    )
 
   return { put, get, stat, copy, remove, list, cleanTemporary }
 }

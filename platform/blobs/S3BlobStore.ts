@@ -4,10 +4,16 @@
 // must be set when the object is created, a blob larger than one part is uploaded to `.tmp/<uuid>`
 // (never a key: keys start with [a-z0-9]) and copied into place server-side with its MD5.
 import { createHash, randomUUID } from "node:crypto"
-import { PassThrough, type Readable } from "node:stream"
+import { PassThrough, Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import { Effect, Layer, Stream } from "effect"
-import { type BucketItem, type BucketItemStat, Client, CopyDestinationOptions, CopySourceOptions } from "minio"
+import {
+  type BucketItem,
+  type BucketItemStat,
+  Client,
+  CopyDestinationOptions,
+  CopySourceOptions,
+} from "minio"
 import { checkAmount, checkKeys, checkPrefix, checkRange } from "./BlobKey.ts"
 import {
   type BlobEntry,
@@ -57,6 +63,35 @@ const storeError = (what: string, cause: unknown) =>
 
 type Body = Parameters<BlobStoreShape["put"]>[1]
 
+interface Served {
+  readonly headers: Readonly<Record<string, string | Array<string> | undefined>>
+}
+
+async function* slice(source: AsyncIterable<Buffer>, skip: number, take: number) {
+  for await (const chunk of source) {
+    const from = Math.min(skip, chunk.length)
+    skip -= from
+    const part = chunk.subarray(from, from + take)
+    take -= part.length
+    if (part.length > 0) yield part
+    if (take === 0) return
+  }
+}
+
+/**
+ * The response cut to `range` where the server sent more: one that ignores Range answers 200 with
+ * everything, and s3rver reads `bytes=0-0` as the whole object.
+ */
+const trimmed = (response: Readable & Served, range: ByteRange): Readable => {
+  const served = /^bytes (\d+)-(\d+)\//.exec(String(response.headers["content-range"] ?? ""))
+  const start = served === null ? 0 : Number(served[1])
+  const end = served === null ? Number.POSITIVE_INFINITY : Number(served[2])
+  if (start === range.start && end <= range.end) return response
+  return Readable.from(slice(response, range.start - start, range.end - range.start + 1), {
+    objectMode: false,
+  })
+}
+
 export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
   const { bucket, region } = options
   const partSize = options.partSize ?? 8 * mib
@@ -105,7 +140,11 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
   /** Server-side copy that sets the MD5 (and type) on the new object; answers its Last-Modified. */
   const copyObject = async (from: string, to: string, md5: string, contentType: string, etag?: string) => {
     const result = await client.copyObject(
-      new CopySourceOptions({ Bucket: bucket, Object: from, ...(etag === undefined ? {} : { MatchETag: etag }) }),
+      new CopySourceOptions({
+        Bucket: bucket,
+        Object: from,
+        ...(etag === undefined ? {} : { MatchETag: etag }),
+      }),
       new CopyDestinationOptions({
         Bucket: bucket,
         Object: to,
@@ -156,10 +195,11 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
 
   const write = async (key: string, body: Body, limit: number, contentType: string, signal: AbortSignal) => {
     const meter = new Meter(limit)
-    const part = Buffer.allocUnsafe(partSize)
+    // Grows up to one part, so a small blob does not take a part's worth of memory.
+    let part = Buffer.allocUnsafe(Math.min(partSize, 64 * 1024))
     let filled = 0
     let upload: Awaited<ReturnType<typeof beginMultipart>> | undefined
-    // Fills `part`; a full part goes out only when more bytes follow, so a blob of one part is one PUT.
+    // A full part goes out only when more bytes follow, so a blob of one part is one PUT.
     const consume = async (source: AsyncIterable<Buffer>) => {
       for await (const chunk of source) {
         for (let offset = 0; offset < chunk.length; ) {
@@ -167,6 +207,10 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
             upload ??= await beginMultipart()
             await upload.add(part)
             filled = 0
+          } else if (filled === part.length) {
+            const larger = Buffer.allocUnsafe(Math.min(partSize, part.length * 4))
+            part.copy(larger, 0, 0, filled)
+            part = larger
           }
           const copied = chunk.copy(part, filled, offset)
           filled += copied
@@ -176,8 +220,11 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
     }
     let consuming: Promise<void> = Promise.resolve()
     try {
-      await pipeline(body, meter, (source: AsyncIterable<Buffer>) => (consuming = consume(source)), { signal })
+      await pipeline(body, meter, (source: AsyncIterable<Buffer>) => (consuming = consume(source)), {
+        signal,
+      })
       const md5 = meter.md5()
+      signal.throwIfAborted()
       if (upload === undefined) {
         await client.putObject(bucket, key, part.subarray(0, filled), filled, {
           "Content-Type": contentType,
@@ -215,9 +262,9 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
 
   const open = async (key: string, range: ByteRange | undefined): Promise<Readable | undefined> => {
     try {
-      return range === undefined
-        ? await client.getObject(bucket, key)
-        : await client.getPartialObject(bucket, key, range.start, range.end - range.start + 1)
+      if (range === undefined) return await client.getObject(bucket, key)
+      const response = await client.getPartialObject(bucket, key, range.start, range.end - range.start + 1)
+      return trimmed(response as Readable & Served, range)
     } catch (error) {
       // Asked from past the end: empty, as a file read there is.
       if (codeOf(error) === "InvalidRange") return new PassThrough().end()
@@ -229,7 +276,9 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
     checkKeys(key).pipe(
       Effect.andThen(checkRange(range)),
       Effect.andThen(attempt(`get ${key}`, () => open(key, range))),
-      Effect.flatMap((stream) => (stream === undefined ? Effect.fail(new BlobNotFound({ key })) : Effect.succeed(stream))),
+      Effect.flatMap((stream) =>
+        stream === undefined ? Effect.fail(new BlobNotFound({ key })) : Effect.succeed(stream),
+      ),
     )
 
   /** The MD5 put stored; an object written by other means is hashed once, by reading it. */
@@ -247,12 +296,14 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
     return { size: object.size, etag: await md5Of(key, object), modified: object.lastModified }
   }
 
-  const stat: BlobStoreShape["stat"] = (key) => checkKeys(key).pipe(Effect.andThen(attempt(`stat ${key}`, () => statOf(key))))
+  const stat: BlobStoreShape["stat"] = (key) =>
+    checkKeys(key).pipe(Effect.andThen(attempt(`stat ${key}`, () => statOf(key))))
 
   const copyOf = async (from: string, to: string): Promise<BlobInfo | undefined> => {
     const source = await client.statObject(bucket, from).catch(orNotFound)
     if (source === undefined) return undefined
-    if (source.size > maxBlobSize) throw new Error(`${from} is over the ${maxBlobSize} bytes one copy may move`)
+    if (source.size > maxBlobSize)
+      throw new Error(`${from} is over the ${maxBlobSize} bytes one copy may move`)
     const md5 = await md5Of(from, source)
     const contentType = String(source.metaData["content-type"] ?? "application/octet-stream")
     // MatchETag: a source replaced since the stat fails the copy rather than get the wrong MD5.
@@ -263,7 +314,9 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
   const copy: BlobStoreShape["copy"] = (from, to) =>
     checkKeys(from, to).pipe(
       Effect.andThen(attempt(`copy ${from} to ${to}`, () => copyOf(from, to))),
-      Effect.flatMap((info) => (info === undefined ? Effect.fail(new BlobNotFound({ key: from })) : Effect.succeed(info))),
+      Effect.flatMap((info) =>
+        info === undefined ? Effect.fail(new BlobNotFound({ key: from })) : Effect.succeed(info),
+      ),
     )
 
   const remove: BlobStoreShape["remove"] = (keys) =>
@@ -325,7 +378,9 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
   }
 
   const cleanTemporary: BlobStoreShape["cleanTemporary"] = (olderThanMs) =>
-    checkAmount("age", olderThanMs).pipe(Effect.andThen(attempt("clean temporary uploads", () => clean(olderThanMs))))
+    checkAmount("age", olderThanMs).pipe(
+      Effect.andThen(attempt("clean temporary uploads", () => clean(olderThanMs))),
+    )
 
   return { put, get, stat, copy, remove, list, cleanTemporary }
 }

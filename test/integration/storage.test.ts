@@ -1,6 +1,7 @@
 // Storage through supabase-js's storage client, over real HTTP, in both topologies and on both blob
 // backends (a folder on disk; S3, served here by s3rver), with the app's policies on storage.objects.
 import { createHash, randomUUID } from "node:crypto"
+import http from "node:http"
 import { Readable } from "node:stream"
 import type { SupabaseClient } from "@supabase/supabase-js"
 import pg from "pg"
@@ -414,6 +415,40 @@ describe.each(cases)("Storage through supabase-js (%s, %s)", (topology, backend)
       }
       expect(bytes).toBe(size)
       expect(received.digest("hex")).toBe(hash.digest("hex"))
+    })
+
+    it("keep a connection usable after an upload the server had to throttle", async () => {
+      // One socket for both requests: the upload pauses the socket when the store falls behind,
+      // and the request after it must still be read.
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+      const url = new URL(storageUrl(`/object/${bucket}/${ada.userId}/throttled.bin`))
+      const call = (method: string, body?: Readable) =>
+        new Promise<{ status: number; bytes: number }>((resolve, reject) => {
+          const request = http.request(
+            url,
+            { method, agent, headers: asAda({ "content-type": "application/octet-stream" }) },
+            (response) => {
+              let bytes = 0
+              response.on("data", (part: Buffer) => (bytes += part.length))
+              response.on("end", () => resolve({ status: response.statusCode!, bytes }))
+            },
+          )
+          request.on("error", reject)
+          request.setTimeout(20_000, () =>
+            request.destroy(new Error("no answer on the kept-alive connection")),
+          )
+          if (body === undefined) request.end()
+          else body.pipe(request)
+        })
+      const size = 32 * 1024 * 1024
+      const chunk = Buffer.alloc(256 * 1024, 3)
+      const uploaded = await call(
+        "POST",
+        Readable.from(Array.from({ length: size / chunk.length }, () => chunk)),
+      )
+      expect(uploaded.status).toBe(200)
+      expect(await call("GET")).toEqual({ status: 200, bytes: size })
+      agent.destroy()
     })
 
     it("answer bad requests in the Storage API's shape", async () => {

@@ -9,8 +9,8 @@ import { Effect, Stream } from "effect"
 import pg from "pg"
 import { afterEach, describe, expect, it } from "vitest"
 import * as DiskBlobStore from "../../platform/blobs/DiskBlobStore.ts"
-import * as S3BlobStore from "../../platform/blobs/S3BlobStore.ts"
 import { type S3rver, startS3rver } from "../../platform/blobs/LocalS3.ts"
+import * as S3BlobStore from "../../platform/blobs/S3BlobStore.ts"
 import {
   listeningPort,
   type RunningReactor,
