@@ -3,7 +3,6 @@
 import { createHash, randomUUID } from "node:crypto"
 import http from "node:http"
 import { Readable } from "node:stream"
-import type { SupabaseClient } from "@supabase/supabase-js"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type S3rver, startS3rver } from "../../platform/blobs/LocalS3.ts"

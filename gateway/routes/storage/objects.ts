@@ -202,10 +202,7 @@ export const download = (request: HttpRequest, object: Storage.StoredObject) =>
       headers["content-disposition"] = `attachment; filename*=UTF-8''${encodeURIComponent(filename)}`
     }
     const ifNoneMatch = request.headers.get("if-none-match")
-    if (
-      ifNoneMatch !== undefined &&
-      ifNoneMatch.split(",").some((t) => t.trim() === etag || t.trim() === "*")
-    ) {
+    if (ifNoneMatch?.split(",").some((t) => t.trim() === etag || t.trim() === "*")) {
       return { status: 304, headers } satisfies HttpResponse
     }
     const asked = request.headers.get("range")
