@@ -121,7 +121,7 @@ describe("reactor refuses what it cannot run", () => {
   it("says which roles exist", async () => {
     const result = await reactor(["start", "--role", "everything"], {})
     expect(result.code).toBe(1)
-    expect(result.stderr).toContain('unknown role "everything" (known: all, gateway, auth, data)')
+    expect(result.stderr).toContain('unknown role "everything" (known: all, gateway, auth, data, storage)')
   })
 
   it("explains a database it cannot reach in doctor, with a fix", async () => {

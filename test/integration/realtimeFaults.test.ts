@@ -70,7 +70,13 @@ describe("realtime when its gateway is killed", () => {
     await eventually(() => listeningPort(replacement) === port, "the new gateway to listen", 20_000)
     for (let n = 60; n < 80; n++) await insert(n)
 
-    await eventually(() => [...seen.values()].every((t) => t.length === 20), "every change", 30_000)
+    await eventually(() => [...seen.values()].every((t) => t.length === 20), "every change", 30_000).catch(
+      (error: Error) => {
+        // Say what did arrive: a missing change and a late client look alike otherwise.
+        const counts = users.map((u) => `${seen.get(u.userId)?.length ?? 0}`).join(", ")
+        throw new Error(`${error.message}; changes seen per user: ${counts} of 20 each`)
+      },
+    )
     await new Promise((r) => setTimeout(r, 300))
     users.forEach((user, u) => {
       const expected = Array.from({ length: 80 }, (_, n) => n)
