@@ -422,6 +422,9 @@ export const start = <R>(
             highWaterMark: 1024 * 1024,
             read: resumeUpload,
           })
+          // The route may not read it yet (it asks the worker first): a client that goes away then
+          // destroys an unread stream, which must not become an unhandled 'error' that ends the process.
+          stream.on("error", () => {})
           upload = stream
           res.onData((chunk, isLast) => {
             if (aborted || stream.destroyed) return

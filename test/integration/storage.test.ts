@@ -450,6 +450,26 @@ describe.each(cases)("Storage through supabase-js (%s, %s)", (topology, backend)
       agent.destroy()
     })
 
+    it("survive clients that go away in the middle of their uploads", async () => {
+      const url = new URL(storageUrl(`/object/${bucket}/${ada.userId}/abandoned.bin`))
+      for (let i = 0; i < 10; i++) {
+        await new Promise<void>((resolve) => {
+          const request = http.request(url, {
+            method: "POST",
+            headers: asAda({ "content-type": "application/octet-stream", "content-length": "1000000" }),
+          })
+          request.on("error", () => resolve())
+          request.write(Buffer.alloc(1000, 1), () => setTimeout(() => request.destroy(), i * 3))
+          request.on("close", () => resolve())
+        })
+      }
+      const after = await fetch(storageUrl(`/object/${bucket}/${ada.userId}/abandoned.bin`), {
+        headers: asAda(),
+      })
+      expect(await after.json()).toMatchObject({ statusCode: "404" })
+      expect((await fetch(`${reactor.url}/health`)).status).toBe(200)
+    })
+
     it("answer bad requests in the Storage API's shape", async () => {
       const noToken = await fetch(storageUrl(`/object/${bucket}/x.txt`))
       expect(noToken.status).toBe(400)

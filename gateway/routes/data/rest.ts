@@ -4,7 +4,7 @@
 import { Effect } from "effect"
 import { Bus } from "../../../bus/Bus.ts"
 import * as Data from "../../../contracts/data.ts"
-import type { Claims } from "../../../platform/jwt/Jwt.ts"
+import { claimsText } from "../../http/claimsText.ts"
 import { bearer, commandOptions, type HttpRequest } from "../../http/HttpRequest.ts"
 import type { HttpResponse } from "../../http/HttpResponse.ts"
 import { type Method, type Route, route } from "../../Route.ts"
@@ -15,18 +15,6 @@ const restError = (status: number, code: string, message: string, details: strin
   new Data.RestError({ status, code, message, details, hint: null })
 
 const roles = new Set(["anon", "authenticated", "service_role"])
-
-// Claims go to the worker as JSON text; a token is verified once and its claims object cached,
-// so its text is made once too.
-const claimsText = new WeakMap<Claims, string>()
-const textOf = (claims: Claims) => {
-  let text = claimsText.get(claims)
-  if (text === undefined) {
-    text = JSON.stringify(claims)
-    claimsText.set(claims, text)
-  }
-  return text
-}
 
 /** The caller's claims: the bearer token's, else the apikey's (already checked by the server). */
 const caller = (request: HttpRequest) =>
@@ -97,7 +85,7 @@ const restRoute = (
         const schema = yield* schemaOf(request, gateway.schemas)
         const payload: Data.RestRequest = {
           role: claims.role,
-          claims: textOf(claims),
+          claims: claimsText(claims),
           method: request.method as Data.RestRequest["method"],
           schema,
           target: { kind, name: yield* nameOf(request) },

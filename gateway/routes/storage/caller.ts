@@ -2,21 +2,11 @@
 // else the apikey. Storage answers a bad token in its own error shape.
 import { Effect } from "effect"
 import { type Caller, errors } from "../../../contracts/storage.ts"
-import type { Claims } from "../../../platform/jwt/Jwt.ts"
+import { claimsText } from "../../http/claimsText.ts"
 import { bearer, type HttpRequest } from "../../http/HttpRequest.ts"
 import { AuthGateway } from "../auth/AuthGateway.ts"
 
 const roles = new Set(["anon", "authenticated", "service_role"])
-
-const claimsText = new WeakMap<Claims, string>()
-const textOf = (claims: Claims) => {
-  let text = claimsText.get(claims)
-  if (text === undefined) {
-    text = JSON.stringify(claims)
-    claimsText.set(claims, text)
-  }
-  return text
-}
 
 export const callerOf = (request: HttpRequest) =>
   Effect.gen(function* () {
@@ -29,7 +19,7 @@ export const callerOf = (request: HttpRequest) =>
     if (!roles.has(claims.role)) {
       return yield* Effect.fail(errors.invalidJwt(`role ${claims.role} may not use Storage`))
     }
-    return { role: claims.role, claims: textOf(claims) } satisfies Caller
+    return { role: claims.role, claims: claimsText(claims) } satisfies Caller
   })
 
 /** Who asks a public route: nobody in particular. */

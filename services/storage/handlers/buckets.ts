@@ -6,7 +6,6 @@ import * as Storage from "../../../contracts/storage.ts"
 import { transact } from "../../../platform/eventlog/CommandTransaction.ts"
 import { newEvent } from "../../../platform/eventlog/EventStore.ts"
 import { Postgres } from "../../../platform/postgres/Postgres.ts"
-import * as Projections from "../Projections.ts"
 import { isBucketId } from "../rules.ts"
 import {
   type BucketRow,
@@ -14,11 +13,13 @@ import {
   becomeWorker,
   bucketSelect,
   bucketStream,
+  callerSettings,
   findBucket,
   type Garbage,
   infrastructureDies,
   objectStream,
   policyRefuses,
+  recordAsCaller,
   subjectOf,
   toBucket,
 } from "./common.ts"
@@ -32,14 +33,6 @@ const checkSettings = (settings: typeof Storage.BucketSettings.Type) => {
   }
   return undefined
 }
-
-const callerSettings = (caller: Storage.Caller) => ({
-  locals: [
-    ["role", caller.role],
-    ["request.jwt.claims", caller.claims],
-  ] as const,
-  readOnly: true,
-})
 
 export const CreateBucket = Effect.gen(function* () {
   const postgres = yield* Postgres
@@ -60,16 +53,9 @@ export const CreateBucket = Effect.gen(function* () {
           allowed_mime_types: payload.settings.allowed_mime_types,
           at: new Date().toISOString(),
         })
-        yield* becomeCaller(tx, payload.caller)
-        yield* Projections.apply(tx, created).pipe(
-          Effect.catchIf(
-            (e) => e.code === "23505",
-            () => Effect.fail(errors.bucketExists()),
-          ),
-          policyRefuses,
-        )
-        yield* becomeWorker(tx)
-        yield* tx.append(bucketStream(payload.id), 0, [created])
+        yield* recordAsCaller(tx, payload.caller, bucketStream(payload.id), created, {
+          taken: errors.bucketExists(),
+        })
         return { name: payload.id }
       }),
     ).pipe(infrastructureDies)
@@ -86,7 +72,6 @@ export const UpdateBucket = Effect.gen(function* () {
         const bucket = yield* findBucket(tx, payload.id)
         if (bucket === undefined) return yield* Effect.fail(errors.noSuchBucket())
         const stream = bucketStream(payload.id)
-        const version = yield* tx.streamVersion(stream)
         const unset = new Set(payload.settings.unset)
         const updated = newEvent(Storage.BucketUpdated, {
           id: payload.id,
@@ -99,11 +84,10 @@ export const UpdateBucket = Effect.gen(function* () {
             : payload.settings.allowed_mime_types,
           at: new Date().toISOString(),
         })
-        yield* becomeCaller(tx, payload.caller)
-        const rows = yield* policyRefuses(Projections.apply(tx, updated))
-        if (rows === 0) return yield* Effect.fail(errors.denied("The caller may not change this bucket"))
-        yield* becomeWorker(tx)
-        yield* tx.append(stream, version, [updated])
+        yield* recordAsCaller(tx, payload.caller, stream, updated, {
+          taken: errors.bucketExists(),
+          denied: errors.denied("The caller may not change this bucket"),
+        })
         return {}
       }),
     ).pipe(infrastructureDies)
@@ -122,13 +106,11 @@ export const DeleteBucket = Effect.gen(function* () {
         ])
         if (objects.rows.length > 0) return yield* Effect.fail(errors.bucketNotEmpty())
         const stream = bucketStream(payload.id)
-        const version = yield* tx.streamVersion(stream)
         const deleted = newEvent(Storage.BucketDeleted, { id: payload.id })
-        yield* becomeCaller(tx, payload.caller)
-        const rows = yield* policyRefuses(Projections.apply(tx, deleted))
-        if (rows === 0) return yield* Effect.fail(errors.denied("The caller may not delete this bucket"))
-        yield* becomeWorker(tx)
-        yield* tx.append(stream, version, [deleted])
+        yield* recordAsCaller(tx, payload.caller, stream, deleted, {
+          taken: errors.bucketNotEmpty(),
+          denied: errors.denied("The caller may not delete this bucket"),
+        })
         return {}
       }),
     ).pipe(infrastructureDies),

@@ -2,7 +2,10 @@
 // database failures become Storage errors or defects.
 import { Effect } from "effect"
 import { type Caller, errors, type StorageError } from "../../../contracts/storage.ts"
+import type { CommandTx } from "../../../platform/eventlog/CommandTransaction.ts"
+import type { NewEvent } from "../../../platform/eventlog/EventStore.ts"
 import { PgError, type Tx } from "../../../platform/postgres/Postgres.ts"
+import * as Projections from "../Projections.ts"
 
 const roles = new Set(["anon", "authenticated", "service_role"])
 
@@ -95,3 +98,37 @@ export const toBucket = (row: BucketRow) => ({
 export interface Garbage {
   readonly collect: (keys: ReadonlyArray<string>) => Effect.Effect<void>
 }
+
+/** The caller's settings for a read-only query of its own (Postgres.autocommit). */
+export const callerSettings = (caller: Caller) => ({
+  locals: [
+    ["role", caller.role],
+    ["request.jwt.claims", caller.claims],
+  ] as const,
+  readOnly: true,
+})
+
+/**
+ * Applies `event` to the projections as the caller, so its policies decide — a row they refuse or
+ * hide is `denied`, a unique key taken is `taken` — then appends it to `stream` as the worker.
+ */
+export const recordAsCaller = (
+  tx: CommandTx,
+  caller: Caller,
+  stream: string,
+  event: NewEvent,
+  outcomes: { readonly taken: StorageError; readonly denied?: StorageError },
+) =>
+  Effect.gen(function* () {
+    yield* becomeCaller(tx, caller)
+    const rows = yield* Projections.apply(tx, event).pipe(
+      Effect.catchIf(
+        (e) => e.code === "23505",
+        () => Effect.fail(outcomes.taken),
+      ),
+      policyRefuses,
+    )
+    if (rows === 0) return yield* Effect.fail(outcomes.denied ?? errors.denied())
+    yield* becomeWorker(tx)
+    yield* tx.append(stream, yield* tx.streamVersion(stream), [event])
+  })

@@ -7,16 +7,17 @@ import * as Storage from "../../../contracts/storage.ts"
 import { transact } from "../../../platform/eventlog/CommandTransaction.ts"
 import { newEvent } from "../../../platform/eventlog/EventStore.ts"
 import { Postgres, type Tx } from "../../../platform/postgres/Postgres.ts"
-import * as Projections from "../Projections.ts"
 import { isBucketId, isObjectName, mimeAllowed, newBlobKey, uploadLimit } from "../rules.ts"
 import {
   becomeCaller,
   becomeWorker,
+  callerSettings,
   findBucket,
   type Garbage,
   infrastructureDies,
   objectStream,
   policyRefuses,
+  recordAsCaller,
   subjectOf,
 } from "./common.ts"
 
@@ -66,14 +67,6 @@ const findObject = (tx: Tx, bucket: string, name: string) =>
       values: [bucket, name],
     })
     .pipe(Effect.map((r) => r.rows[0]))
-
-const callerSettings = (caller: Storage.Caller) => ({
-  locals: [
-    ["role", caller.role],
-    ["request.jwt.claims", caller.claims],
-  ] as const,
-  readOnly: true,
-})
 
 const checkNames = (bucket: string, name: string) =>
   !isBucketId(bucket) ? errors.noSuchBucket() : !isObjectName(name) ? errors.invalidKey(name) : undefined
@@ -200,18 +193,7 @@ export const PutObject = (settings: ObjectSettings, garbage: Garbage) =>
             user_metadata: payload.user_metadata,
             at: new Date().toISOString(),
           })
-          yield* becomeCaller(tx, payload.caller)
-          const rows = yield* Projections.apply(tx, put).pipe(
-            Effect.catchIf(
-              (e) => e.code === "23505" && e.constraint === "objects_bucket_id_name_key",
-              () => Effect.fail(errors.keyExists()),
-            ),
-            policyRefuses,
-          )
-          if (rows === 0) return yield* Effect.fail(errors.denied())
-          yield* becomeWorker(tx)
-          const stream = objectStream(id)
-          yield* tx.append(stream, yield* tx.streamVersion(stream), [put])
+          yield* recordAsCaller(tx, payload.caller, objectStream(id), put, { taken: errors.keyExists() })
           replaced = existing?.blob_key ?? null
           const stored = yield* findObject(tx, payload.bucket, payload.name)
           return toStoredObject(stored!)
@@ -365,17 +347,9 @@ export const MoveObject = Effect.gen(function* () {
           name: payload.to,
           at: new Date().toISOString(),
         })
-        const rows = yield* Projections.apply(tx, moved).pipe(
-          Effect.catchIf(
-            (e) => e.code === "23505",
-            () => Effect.fail(errors.keyExists()),
-          ),
-          policyRefuses,
-        )
-        if (rows === 0) return yield* Effect.fail(errors.denied())
-        yield* becomeWorker(tx)
-        const stream = objectStream(source.id)
-        yield* tx.append(stream, yield* tx.streamVersion(stream), [moved])
+        yield* recordAsCaller(tx, payload.caller, objectStream(source.id), moved, {
+          taken: errors.keyExists(),
+        })
         return {}
       }),
     ).pipe(infrastructureDies)
@@ -426,18 +400,7 @@ export const CopyObject = (settings: ObjectSettings, garbage: Garbage, copyBlob:
               user_metadata: source.user_metadata,
               at: new Date().toISOString(),
             })
-            yield* becomeCaller(tx, payload.caller)
-            const rows = yield* Projections.apply(tx, put).pipe(
-              Effect.catchIf(
-                (e) => e.code === "23505",
-                () => Effect.fail(errors.keyExists()),
-              ),
-              policyRefuses,
-            )
-            if (rows === 0) return yield* Effect.fail(errors.denied())
-            yield* becomeWorker(tx)
-            const stream = objectStream(id)
-            yield* tx.append(stream, yield* tx.streamVersion(stream), [put])
+            yield* recordAsCaller(tx, payload.caller, objectStream(id), put, { taken: errors.keyExists() })
             replaced = existing?.blob_key ?? null
             return toStoredObject((yield* findObject(tx, payload.destination_bucket, payload.to))!)
           }),
