@@ -3,7 +3,6 @@
 import { isAbsolute, join, resolve } from "node:path"
 import { Effect, Layer, Redacted } from "effect"
 import * as DiskBlobStore from "../platform/blobs/DiskBlobStore.ts"
-import * as S3BlobStore from "../platform/blobs/S3BlobStore.ts"
 import { ConfigError, ReactorConfig } from "../platform/config/Config.ts"
 
 export const layer = Layer.unwrap(
@@ -22,6 +21,9 @@ export const layer = Layer.unwrap(
       })
     }
     const endpoint = new URL(storage.s3_endpoint)
+    // Loaded only when used: the S3 client takes a few hundred milliseconds to import, which a
+    // size-1 start on disk should not pay.
+    const S3BlobStore = yield* Effect.promise(() => import("../platform/blobs/S3BlobStore.ts"))
     return S3BlobStore.layer({
       endPoint: endpoint.hostname,
       port: Number(endpoint.port || (endpoint.protocol === "https:" ? 443 : 80)),
