@@ -12,5 +12,9 @@ export const Timestamp = Schema.String.annotate({ description: "ISO 8601 instant
 
 export const Uuid = Schema.String.check(Schema.isUUID()).annotate({ description: "A UUID" })
 
+/** The Postgres roles API requests run as (migrations/00002_auth); a token naming another is refused. */
+export const apiRoles: ReadonlyArray<string> = ["anon", "authenticated", "service_role"]
+export const isApiRole = (role: string) => apiRoles.includes(role)
+
 /** The reply of a command that only needs to say it happened. */
 export const Done = Schema.Struct({})

@@ -32,7 +32,7 @@ const isParsed = (connection: Connection, name: string) =>
   connection.parsedStatements[name] !== undefined || connection.submittedNamedStatements[name] !== undefined
 
 /** `select set_config($1, $2, true), …` for `count` settings, prepared once per connection. */
-const settingsStatement = (count: number) => {
+export const settingsStatement = (count: number) => {
   let statement = settingsStatements[count]
   if (statement === undefined) {
     statement = {

@@ -1,11 +1,9 @@
 // Reads what decides read access to the tables of some schemas: row security, SELECT policies,
 // grants and role attributes, as Postgres's catalogs hold them.
 import { Effect } from "effect"
+import { apiRoles } from "../../contracts/shared.ts"
 import type { PgError, Tx } from "../postgres/Postgres.ts"
 import type { Column, Relation } from "./resolve.ts"
-
-/** The roles requests run as (migrations/00002_auth). */
-export const platformRoles: ReadonlyArray<string> = ["anon", "authenticated", "service_role"]
 
 export interface RoleAccess {
   readonly role: string
@@ -112,7 +110,7 @@ interface ColumnRow extends Column {
 export const load = (
   tx: Tx,
   schemas: ReadonlyArray<string>,
-  roles: ReadonlyArray<string> = platformRoles,
+  roles: ReadonlyArray<string> = apiRoles,
 ): Effect.Effect<Array<TablePolicies>, PgError> =>
   Effect.gen(function* () {
     const saved = yield* tx.query<{ path: string }>(

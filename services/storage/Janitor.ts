@@ -8,12 +8,11 @@
 // Only what is older than the grace period goes, so uploads under way elsewhere are left alone.
 import { randomUUID } from "node:crypto"
 import { Duration, Effect, Schedule, Stream } from "effect"
-import * as Storage from "../../contracts/storage.ts"
 import type { BlobStoreShape } from "../../platform/blobs/BlobStore.ts"
 import * as EventStore from "../../platform/eventlog/EventStore.ts"
 import * as Wakeup from "../../platform/eventlog/Wakeup.ts"
 import type { PostgresShape } from "../../platform/postgres/Postgres.ts"
-import * as Projections from "./Projections.ts"
+import { logRemovals } from "./handlers/common.ts"
 
 export interface JanitorOptions {
   /** Age below which nothing is touched: an upload may be that slow. */
@@ -63,22 +62,22 @@ export const sweep = (postgres: PostgresShape, blobs: BlobStoreShape, graceMs: n
         )
         if (orphans.length > 0) yield* blobs.remove(orphans)
         const lost = objects.rows.filter((o) => !stored.has(o.blob_key) && o.at.getTime() < cutoff)
+        const meta = { requestId: `janitor-${randomUUID()}` }
         for (const object of lost) {
           yield* Effect.logWarning(
             `storage object ${object.bucket_id}/${object.name} has lost its bytes (${object.blob_key}); recording it removed`,
           )
-          const removed = EventStore.newEvent(Storage.ObjectRemoved, {
-            id: object.id,
-            bucket_id: object.bucket_id,
-            name: object.name,
-            blob_key: object.blob_key,
-          })
-          yield* Projections.apply(tx, removed)
-          const stream = `storage.object-${object.id}`
-          yield* EventStore.append(tx, stream, yield* EventStore.streamVersion(tx, stream), [removed], {
-            requestId: `janitor-${randomUUID()}`,
-          })
         }
+        if (lost.length > 0) {
+          yield* tx.query("delete from storage.objects where id = any($1::uuid[])", [lost.map((o) => o.id)])
+        }
+        yield* logRemovals(
+          {
+            streamVersion: (stream) => EventStore.streamVersion(tx, stream),
+            append: (stream, version, events) => EventStore.append(tx, stream, version, events, meta),
+          },
+          lost,
+        )
         return { orphanBlobs: orphans.length, lostObjects: lost.length }
       }),
     )

@@ -4,6 +4,7 @@
 import { Effect } from "effect"
 import { Bus } from "../../../bus/Bus.ts"
 import * as Data from "../../../contracts/data.ts"
+import { isApiRole } from "../../../contracts/shared.ts"
 import { claimsText } from "../../http/claimsText.ts"
 import { bearer, commandOptions, type HttpRequest } from "../../http/HttpRequest.ts"
 import type { HttpResponse } from "../../http/HttpResponse.ts"
@@ -13,8 +14,6 @@ import { DataGateway } from "./DataGateway.ts"
 
 const restError = (status: number, code: string, message: string, details: string | null = null) =>
   new Data.RestError({ status, code, message, details, hint: null })
-
-const roles = new Set(["anon", "authenticated", "service_role"])
 
 /** The caller's claims: the bearer token's, else the apikey's (already checked by the server). */
 const caller = (request: HttpRequest) =>
@@ -29,7 +28,7 @@ const caller = (request: HttpRequest) =>
           : restError(401, "PGRST301", `JWT could not be verified: ${e.reason}`),
       ),
     )
-    if (!roles.has(claims.role)) {
+    if (!isApiRole(claims.role)) {
       return yield* restError(401, "PGRST301", `role "${claims.role}" may not use the Data API`)
     }
     return claims

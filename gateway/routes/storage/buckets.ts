@@ -4,21 +4,16 @@ import { Bus } from "../../../bus/Bus.ts"
 import * as Storage from "../../../contracts/storage.ts"
 import { commandOptions, type HttpRequest } from "../../http/HttpRequest.ts"
 import { json } from "../../http/HttpResponse.ts"
-import { type Method, type Route, route } from "../../Route.ts"
+import type { Route } from "../../Route.ts"
 import type { AuthGateway } from "../auth/AuthGateway.ts"
 import { callerOf } from "./caller.ts"
+import { bucketOf, storageRoute } from "./route.ts"
 
 type Needs = Bus | AuthGateway
 
-const bucketRoute = (
-  method: Method,
-  path: string,
-  body: "none" | "json",
-  handle: (
-    request: HttpRequest,
-  ) => Effect.Effect<ReturnType<typeof json>, Storage.StorageError | unknown, Needs>,
-): Route<Needs> =>
-  route({ method, path, protocol: "storage", apiKey: false, body, emptyBody: true, handle: handle as never })
+/** Bucket actions storage-js sends without a body (empty, delete) read it as `{}`. */
+const bucketRoute = (...[method, path, body, handle]: Parameters<typeof storageRoute<Needs>>) =>
+  storageRoute(method, path, body, handle, true)
 
 const settingKeys = ["public", "file_size_limit", "allowed_mime_types"] as const
 
@@ -53,7 +48,6 @@ const settingsOf = (body: unknown): typeof Storage.BucketSettings.Type | Storage
   }
 }
 
-const idOf = (request: HttpRequest) => decodeURIComponent(request.params[0]!)
 const fail = (error: Storage.StorageError) => Effect.fail(error)
 
 export const bucketRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
@@ -87,7 +81,11 @@ export const bucketRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
       const caller = yield* callerOf(request)
       return json(
         200,
-        yield* bus.request(Storage.GetBucket, { caller, id: idOf(request) }, { meta: request.meta, timeout }),
+        yield* bus.request(
+          Storage.GetBucket,
+          { caller, id: yield* bucketOf(request) },
+          { meta: request.meta, timeout },
+        ),
       )
     }),
   ),
@@ -118,7 +116,7 @@ export const bucketRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
       if (settings instanceof Storage.StorageError) return yield* fail(settings)
       yield* bus.send(
         Storage.UpdateBucket,
-        { caller, id: idOf(request), settings },
+        { caller, id: yield* bucketOf(request), settings },
         commandOptions(request, timeout),
       )
       return json(200, { message: "Successfully updated" })
@@ -128,7 +126,11 @@ export const bucketRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
     Effect.gen(function* () {
       const bus = yield* Bus
       const caller = yield* callerOf(request)
-      yield* bus.send(Storage.EmptyBucket, { caller, id: idOf(request) }, commandOptions(request, timeout))
+      yield* bus.send(
+        Storage.EmptyBucket,
+        { caller, id: yield* bucketOf(request) },
+        commandOptions(request, timeout),
+      )
       return json(200, { message: "Successfully emptied" })
     }),
   ),
@@ -136,7 +138,11 @@ export const bucketRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
     Effect.gen(function* () {
       const bus = yield* Bus
       const caller = yield* callerOf(request)
-      yield* bus.send(Storage.DeleteBucket, { caller, id: idOf(request) }, commandOptions(request, timeout))
+      yield* bus.send(
+        Storage.DeleteBucket,
+        { caller, id: yield* bucketOf(request) },
+        commandOptions(request, timeout),
+      )
       return json(200, { message: "Successfully deleted" })
     }),
   ),

@@ -9,10 +9,11 @@ import * as Storage from "../../../contracts/storage.ts"
 import { BlobStore, type ByteRange } from "../../../platform/blobs/BlobStore.ts"
 import { commandOptions, type HttpRequest } from "../../http/HttpRequest.ts"
 import { type HttpResponse, json } from "../../http/HttpResponse.ts"
-import { type Method, type Route, route } from "../../Route.ts"
+import type { Route } from "../../Route.ts"
 import type { AuthGateway } from "../auth/AuthGateway.ts"
 import { anonymous, callerOf } from "./caller.ts"
 import { byteRange } from "./range.ts"
+import { bucketOf, storageRoute, target } from "./route.ts"
 
 type Needs = Bus | AuthGateway | BlobStore
 
@@ -24,24 +25,6 @@ const { errors } = Storage
  * metadata and bytes back in agreement. Unset in normal runs.
  */
 const dieAfterBlob = process.env["REACTOR_TEST_FAULT"] === "storage:after-blob"
-
-const objectRoute = (
-  method: Method,
-  path: string,
-  body: "none" | "json" | "stream",
-  handle: (request: HttpRequest) => Effect.Effect<HttpResponse, unknown, Needs>,
-): Route<Needs> => route({ method, path, protocol: "storage", apiKey: false, body, handle: handle as never })
-
-/** The bucket (a parameter) and the object's name (the rest of the path), decoded. */
-export const target = (request: HttpRequest, prefix: string) => {
-  const bucket = request.params[0]!
-  const rest = request.path.slice(prefix.length + 1 + bucket.length + 1)
-  try {
-    return Effect.succeed({ bucket: decodeURIComponent(bucket), name: decodeURIComponent(rest) })
-  } catch {
-    return Effect.fail(errors.invalidKey(rest))
-  }
-}
 
 const userMetadataOf = (text: string | undefined, base64: boolean) => {
   if (text === undefined || text === "") return Effect.succeed(null)
@@ -265,7 +248,21 @@ const info = (timeout: number) => (request: HttpRequest) =>
     })
   })
 
-const sortColumns = new Set(["name", "updated_at", "created_at", "last_accessed_at"])
+/** A list's `sortBy`: a column it may sort by (name by default) and an order (ascending by default). */
+const sortOf = <C extends string>(
+  sortBy: { column?: unknown; order?: unknown } | undefined,
+  columns: Set<C>,
+) => {
+  const column = typeof sortBy?.column === "string" ? sortBy.column : "name"
+  return columns.has(column as C)
+    ? Effect.succeed({
+        sort_column: column as C,
+        sort_order: (sortBy?.order === "desc" ? "desc" : "asc") as "asc" | "desc",
+      })
+    : Effect.fail(errors.invalid(`cannot sort by ${column}`))
+}
+
+const sortColumns = new Set(["name", "updated_at", "created_at", "last_accessed_at"] as const)
 
 const list = (timeout: number) => (request: HttpRequest) =>
   Effect.gen(function* () {
@@ -278,26 +275,24 @@ const list = (timeout: number) => (request: HttpRequest) =>
       search?: unknown
       sortBy?: { column?: unknown; order?: unknown }
     }
-    const column = typeof body.sortBy?.column === "string" ? body.sortBy.column : "name"
-    if (!sortColumns.has(column)) return yield* Effect.fail(errors.invalid(`cannot sort by ${column}`))
+    const sort = yield* sortOf(body.sortBy, sortColumns)
     const entries = yield* bus.request(
       Storage.ListObjects,
       {
         caller,
-        bucket: decodeURIComponent(request.params[0]!),
+        bucket: yield* bucketOf(request),
         prefix: typeof body.prefix === "string" ? body.prefix : "",
         limit: typeof body.limit === "number" ? Math.trunc(body.limit) : 100,
         offset: typeof body.offset === "number" ? Math.trunc(body.offset) : 0,
         search: typeof body.search === "string" ? body.search : "",
-        sort_column: column as "name",
-        sort_order: body.sortBy?.order === "desc" ? "desc" : "asc",
+        ...sort,
       },
       { meta: request.meta, timeout },
     )
     return json(200, entries)
   })
 
-const sortColumnsV2 = new Set(["name", "updated_at", "created_at"])
+const sortColumnsV2 = new Set(["name", "updated_at", "created_at"] as const)
 
 /** The v2 list's cursor: where the next page starts, opaque to the client. */
 const cursorOf = (text: unknown) => {
@@ -317,8 +312,7 @@ const listV2 = (timeout: number) => (request: HttpRequest) =>
       with_delimiter?: unknown
       sortBy?: { column?: unknown; order?: unknown }
     }
-    const column = typeof body.sortBy?.column === "string" ? body.sortBy.column : "name"
-    if (!sortColumnsV2.has(column)) return yield* Effect.fail(errors.invalid(`cannot sort by ${column}`))
+    const sort = yield* sortOf(body.sortBy, sortColumnsV2)
     const offset = cursorOf(body.cursor)
     if (offset === undefined)
       return yield* Effect.fail(errors.invalid("the cursor is not one this server gave"))
@@ -327,13 +321,12 @@ const listV2 = (timeout: number) => (request: HttpRequest) =>
       Storage.ListObjectsV2,
       {
         caller,
-        bucket: decodeURIComponent(request.params[0]!),
+        bucket: yield* bucketOf(request),
         prefix: typeof body.prefix === "string" ? body.prefix : "",
         limit,
         offset,
         with_delimiter: body.with_delimiter === true,
-        sort_column: column as "name",
-        sort_order: body.sortBy?.order === "desc" ? "desc" : "asc",
+        ...sort,
       },
       { meta: request.meta, timeout },
     )
@@ -356,7 +349,7 @@ const remove = (timeout: number) => (request: HttpRequest) =>
     }
     const removed = yield* bus.send(
       Storage.RemoveObjects,
-      { caller, bucket: decodeURIComponent(request.params[0]!), names: prefixes as Array<string> },
+      { caller, bucket: yield* bucketOf(request), names: prefixes as Array<string> },
       commandOptions(request, timeout),
     )
     return json(
@@ -412,30 +405,30 @@ const copy = (timeout: number) => (request: HttpRequest) =>
 const object = "/storage/v1/object"
 
 export const objectRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
-  objectRoute("post", `${object}/list/:bucket`, "json", list(timeout)),
-  objectRoute("post", `${object}/list-v2/:bucket`, "json", listV2(timeout)),
-  objectRoute("post", `${object}/move`, "json", move(timeout)),
-  objectRoute("post", `${object}/copy`, "json", copy(timeout)),
-  objectRoute("get", `${object}/info/:bucket/*`, "none", info(timeout)),
-  objectRoute("get", `${object}/public/:bucket/*`, "none", read(`${object}/public`, "public", timeout)),
-  objectRoute("head", `${object}/public/:bucket/*`, "none", read(`${object}/public`, "public", timeout)),
-  objectRoute(
+  storageRoute("post", `${object}/list/:bucket`, "json", list(timeout)),
+  storageRoute("post", `${object}/list-v2/:bucket`, "json", listV2(timeout)),
+  storageRoute("post", `${object}/move`, "json", move(timeout)),
+  storageRoute("post", `${object}/copy`, "json", copy(timeout)),
+  storageRoute("get", `${object}/info/:bucket/*`, "none", info(timeout)),
+  storageRoute("get", `${object}/public/:bucket/*`, "none", read(`${object}/public`, "public", timeout)),
+  storageRoute("head", `${object}/public/:bucket/*`, "none", read(`${object}/public`, "public", timeout)),
+  storageRoute(
     "get",
     `${object}/authenticated/:bucket/*`,
     "none",
     read(`${object}/authenticated`, "caller", timeout),
   ),
-  objectRoute(
+  storageRoute(
     "head",
     `${object}/authenticated/:bucket/*`,
     "none",
     read(`${object}/authenticated`, "caller", timeout),
   ),
-  objectRoute("post", `${object}/:bucket/*`, "stream", (request) =>
+  storageRoute("post", `${object}/:bucket/*`, "stream", (request) =>
     upload(request, object, undefined, timeout),
   ),
-  objectRoute("put", `${object}/:bucket/*`, "stream", (request) => upload(request, object, true, timeout)),
-  objectRoute("get", `${object}/:bucket/*`, "none", read(object, "caller", timeout)),
-  objectRoute("head", `${object}/:bucket/*`, "none", read(object, "caller", timeout)),
-  objectRoute("del", `${object}/:bucket`, "json", remove(timeout)),
+  storageRoute("put", `${object}/:bucket/*`, "stream", (request) => upload(request, object, true, timeout)),
+  storageRoute("get", `${object}/:bucket/*`, "none", read(object, "caller", timeout)),
+  storageRoute("head", `${object}/:bucket/*`, "none", read(object, "caller", timeout)),
+  storageRoute("del", `${object}/:bucket`, "json", remove(timeout)),
 ]

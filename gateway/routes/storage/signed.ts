@@ -6,24 +6,16 @@ import * as Storage from "../../../contracts/storage.ts"
 import type { BlobStore } from "../../../platform/blobs/BlobStore.ts"
 import { commandOptions, type HttpRequest } from "../../http/HttpRequest.ts"
 import { type HttpResponse, json } from "../../http/HttpResponse.ts"
-import { type Method, type Route, route } from "../../Route.ts"
+import type { Route } from "../../Route.ts"
 import type { AuthGateway } from "../auth/AuthGateway.ts"
-import { callerOf } from "./caller.ts"
-import { download, target, upload } from "./objects.ts"
+import { callerOf, service } from "./caller.ts"
+import { download, upload } from "./objects.ts"
+import { bucketOf, storageRoute, target } from "./route.ts"
 import { SignedUrls } from "./SignedUrls.ts"
 
 type Needs = Bus | AuthGateway | BlobStore | SignedUrls
 
 const { errors } = Storage
-
-const signedRoute = (
-  method: Method,
-  path: string,
-  body: "none" | "json" | "stream",
-  handle: (request: HttpRequest) => Effect.Effect<HttpResponse, unknown, Needs>,
-): Route<Needs> => route({ method, path, protocol: "storage", apiKey: false, body, handle: handle as never })
-
-const service: Storage.Caller = { role: "service_role", claims: JSON.stringify({ role: "service_role" }) }
 
 const expiresIn = (request: HttpRequest) => {
   const value = (request.json as { expiresIn?: unknown } | undefined)?.expiresIn
@@ -80,7 +72,7 @@ const follow = (timeout: number) => (request: HttpRequest) =>
   })
 
 export const signedRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
-  signedRoute("post", `${sign}/:bucket/*`, "json", (request) =>
+  storageRoute("post", `${sign}/:bucket/*`, "json", (request) =>
     Effect.gen(function* () {
       const caller = yield* callerOf(request)
       const seconds = yield* expiresIn(request)
@@ -88,7 +80,7 @@ export const signedRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
       return json(200, { signedURL: yield* signOne(request, caller, bucket, name, seconds, timeout) })
     }),
   ),
-  signedRoute("post", `${sign}/:bucket`, "json", (request) =>
+  storageRoute("post", `${sign}/:bucket`, "json", (request) =>
     Effect.gen(function* () {
       const caller = yield* callerOf(request)
       const seconds = yield* expiresIn(request)
@@ -96,7 +88,7 @@ export const signedRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
       if (!Array.isArray(paths) || !paths.every((p) => typeof p === "string")) {
         return yield* Effect.fail(errors.invalid("paths must be a list of object names"))
       }
-      const bucket = decodeURIComponent(request.params[0]!)
+      const bucket = yield* bucketOf(request)
       const signed = yield* Effect.forEach(
         paths as Array<string>,
         (path) =>
@@ -115,9 +107,9 @@ export const signedRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
       return json(200, signed)
     }),
   ),
-  signedRoute("get", `${sign}/:bucket/*`, "none", follow(timeout)),
-  signedRoute("head", `${sign}/:bucket/*`, "none", follow(timeout)),
-  signedRoute("post", `${uploadSign}/:bucket/*`, "json", (request) =>
+  storageRoute("get", `${sign}/:bucket/*`, "none", follow(timeout)),
+  storageRoute("head", `${sign}/:bucket/*`, "none", follow(timeout)),
+  storageRoute("post", `${uploadSign}/:bucket/*`, "json", (request) =>
     Effect.gen(function* () {
       const bus = yield* Bus
       const urls = yield* SignedUrls
@@ -137,7 +129,7 @@ export const signedRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
       return json(200, { url: `/object/upload/sign/${bucket}/${name}?token=${token}`, token })
     }),
   ),
-  signedRoute("put", `${uploadSign}/:bucket/*`, "stream", (request) =>
+  storageRoute("put", `${uploadSign}/:bucket/*`, "stream", (request) =>
     Effect.gen(function* () {
       const urls = yield* SignedUrls
       const { bucket, name } = yield* target(request, uploadSign)

@@ -12,14 +12,7 @@ export const services = Effect.gen(function* () {
   return { postgres, settings, seal: sealer(settings.jwtSecret) }
 })
 
-/** A database or log failure is not the caller's doing: the bus retries it, then answers InternalError. */
-export const infrastructureDies = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  effect.pipe(
-    Effect.catchTags({
-      PgError: (error: unknown) => Effect.die(error),
-      UnknownEvent: (error: unknown) => Effect.die(error),
-    } as never),
-  ) as Effect.Effect<A, Exclude<E, { readonly _tag: "PgError" | "UnknownEvent" }>, R>
+export { infrastructureDies } from "../../../platform/infrastructure.ts"
 
 /**
  * Two writers racing for one email: the projection's unique index decides, and the loser is told

@@ -3,13 +3,11 @@
 import { Effect } from "effect"
 import * as Data from "../../../contracts/data.ts"
 import { ValidationFailed } from "../../../contracts/errors.ts"
+import { isApiRole } from "../../../contracts/shared.ts"
 import type { UnknownEvent } from "../../../platform/eventlog/EventStore.ts"
-import type { PgError, Tx } from "../../../platform/postgres/Postgres.ts"
+import { type PgError, setLocals, type Tx } from "../../../platform/postgres/Postgres.ts"
 import type { PostgrestError } from "../rest/PostgrestError.ts"
 import type { RestRequest } from "../rest/RestRequest.ts"
-
-/** The roles a request may run as; a token naming any other is refused before it gets here. */
-const roles = new Set(["anon", "authenticated", "service_role"])
 
 /** What a transaction is set to for the caller's settings to hold. */
 export type CallerSettings = ReadonlyArray<readonly [name: string, value: string]>
@@ -23,7 +21,7 @@ export const callerSettings = (
   payload: Data.RestRequest,
   requestId: string,
 ): CallerSettings | ValidationFailed =>
-  roles.has(payload.role)
+  isApiRole(payload.role)
     ? [
         ["role", payload.role],
         ["request.jwt.claims", payload.claims],
@@ -33,13 +31,7 @@ export const callerSettings = (
 
 /** Applies the settings for the rest of a transaction already under way; sent, not waited for. */
 export const becomeCaller = (tx: Tx, settings: CallerSettings): Effect.Effect<void> =>
-  tx
-    .send({
-      name: `data.become-caller-${settings.length}`,
-      text: `select ${settings.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(", ")}`,
-      values: settings.flat(),
-    })
-    .pipe(Effect.orDie)
+  setLocals(tx, settings).pipe(Effect.orDie)
 
 export const toRestRequest = (payload: Data.RestRequest): RestRequest => ({
   method: payload.method,

@@ -17,8 +17,9 @@ import {
   findBucket,
   type Garbage,
   infrastructureDies,
-  objectStream,
+  logRemovals,
   policyRefuses,
+  type RemovedObject,
   recordAsCaller,
   subjectOf,
   toBucket,
@@ -129,24 +130,13 @@ export const EmptyBucket = (garbage: Garbage) =>
           // One statement as the caller removes what its policies let it; the log records each.
           yield* becomeCaller(tx, payload.caller)
           const { rows } = yield* policyRefuses(
-            tx.query<{ id: string; name: string; blob_key: string }>(
-              "delete from storage.objects where bucket_id = $1 returning id, name, blob_key",
+            tx.query<RemovedObject & Record<string, unknown>>(
+              "delete from storage.objects where bucket_id = $1 returning id, bucket_id, name, blob_key",
               [payload.id],
             ),
           )
           yield* becomeWorker(tx)
-          for (const row of rows) {
-            const stream = objectStream(row.id)
-            const version = yield* tx.streamVersion(stream)
-            yield* tx.append(stream, version, [
-              newEvent(Storage.ObjectRemoved, {
-                id: row.id,
-                bucket_id: payload.id,
-                name: row.name,
-                blob_key: row.blob_key,
-              }),
-            ])
-          }
+          yield* logRemovals(tx, rows)
           removed = rows.map((r) => r.blob_key)
           return {}
         }),

@@ -1,24 +1,25 @@
 // What every storage handler shares: acting as the caller so the app's policies decide, and how
 // database failures become Storage errors or defects.
 import { Effect } from "effect"
+import { isApiRole } from "../../../contracts/shared.ts"
+import * as Storage from "../../../contracts/storage.ts"
 import { type Caller, errors, type StorageError } from "../../../contracts/storage.ts"
 import type { CommandTx } from "../../../platform/eventlog/CommandTransaction.ts"
-import type { NewEvent } from "../../../platform/eventlog/EventStore.ts"
-import { PgError, type Tx } from "../../../platform/postgres/Postgres.ts"
+import { type NewEvent, newEvent } from "../../../platform/eventlog/EventStore.ts"
+import { PgError, setLocals, type Tx } from "../../../platform/postgres/Postgres.ts"
 import * as Projections from "../Projections.ts"
 
-const roles = new Set(["anon", "authenticated", "service_role"])
+/** The role and claims the app's policies see. */
+const settingsOf = (caller: Caller) =>
+  [
+    ["role", caller.role],
+    ["request.jwt.claims", caller.claims],
+  ] as const
 
 /** The caller's role and claims for the rest of the transaction; sent, not waited for. */
 export const becomeCaller = (tx: Tx, caller: Caller): Effect.Effect<void, StorageError> =>
-  roles.has(caller.role)
-    ? tx
-        .send({
-          name: "storage.become-caller",
-          text: "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
-          values: [caller.role, caller.claims],
-        })
-        .pipe(Effect.orDie)
+  isApiRole(caller.role)
+    ? setLocals(tx, settingsOf(caller)).pipe(Effect.orDie)
     : Effect.fail(errors.denied(`role ${caller.role} may not use Storage`))
 
 /** Back to the worker's own role, which appends to the log. */
@@ -40,18 +41,37 @@ export const policyRefuses = <A, E, R>(
     (e) => (e.code === "42501" ? Effect.fail(errors.denied()) : Effect.die(e)),
   ) as never
 
-/** Infrastructure failures (the database, the log) are defects: the bus retries, then InternalError. */
-export const infrastructureDies = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  effect.pipe(
-    Effect.catchTags({
-      PgError: (error: unknown) => Effect.die(error),
-      UnknownEvent: (error: unknown) => Effect.die(error),
-      BlobStoreError: (error: unknown) => Effect.die(error),
-    } as never),
-  ) as Effect.Effect<A, Exclude<E, { readonly _tag: "PgError" | "UnknownEvent" | "BlobStoreError" }>, R>
+export { infrastructureDies } from "../../../platform/infrastructure.ts"
 
 export const bucketStream = (id: string) => `storage.bucket-${id}`
 export const objectStream = (id: string) => `storage.object-${id}`
+
+export interface RemovedObject {
+  readonly id: string
+  readonly bucket_id: string
+  readonly name: string
+  readonly blob_key: string
+}
+
+/** Records in the log that `objects`, already gone from the projection, were removed. */
+export const logRemovals = (
+  log: Pick<CommandTx, "append" | "streamVersion">,
+  objects: ReadonlyArray<RemovedObject>,
+) =>
+  Effect.forEach(
+    objects,
+    (object) => {
+      const stream = objectStream(object.id)
+      const removed = newEvent(Storage.ObjectRemoved, {
+        id: object.id,
+        bucket_id: object.bucket_id,
+        name: object.name,
+        blob_key: object.blob_key,
+      })
+      return Effect.flatMap(log.streamVersion(stream), (version) => log.append(stream, version, [removed]))
+    },
+    { discard: true },
+  )
 
 export interface BucketRow {
   readonly id: string
@@ -100,13 +120,7 @@ export interface Garbage {
 }
 
 /** The caller's settings for a read-only query of its own (Postgres.autocommit). */
-export const callerSettings = (caller: Caller) => ({
-  locals: [
-    ["role", caller.role],
-    ["request.jwt.claims", caller.claims],
-  ] as const,
-  readOnly: true,
-})
+export const callerSettings = (caller: Caller) => ({ locals: settingsOf(caller), readOnly: true })
 
 /**
  * Applies `event` to the projections as the caller, so its policies decide — a row they refuse or

@@ -15,6 +15,7 @@ import {
   findBucket,
   type Garbage,
   infrastructureDies,
+  logRemovals,
   objectStream,
   policyRefuses,
   recordAsCaller,
@@ -223,6 +224,24 @@ export const GetObject = Effect.gen(function* () {
   })
 })
 
+/** A listing's row as the Storage API renders it: folders have no id, times or metadata. */
+interface ListedRow {
+  readonly id: string | null
+  readonly updated_at: Date | null
+  readonly created_at: Date | null
+  readonly last_accessed_at: Date | null
+  readonly metadata: Storage.StoredObject["metadata"] | null
+}
+
+const listEntry = (name: string, r: ListedRow) => ({
+  name,
+  id: r.id,
+  updated_at: r.updated_at?.toISOString() ?? null,
+  created_at: r.created_at?.toISOString() ?? null,
+  last_accessed_at: r.last_accessed_at?.toISOString() ?? null,
+  metadata: r.metadata,
+})
+
 const likePrefix = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`)
 
 export const ListObjects = Effect.gen(function* () {
@@ -252,30 +271,18 @@ export const ListObjects = Effect.gen(function* () {
     return Effect.gen(function* () {
       if ((yield* findBucket(postgres, payload.bucket)) === undefined)
         return yield* Effect.fail(errors.noSuchBucket())
-      const { rows } = yield* postgres.autocommit(callerSettings(payload.caller)).query<{
-        name: string
-        id: string | null
-        updated_at: Date | null
-        created_at: Date | null
-        last_accessed_at: Date | null
-        metadata: Storage.StoredObject["metadata"] | null
-      }>(text, [
-        payload.bucket,
-        folder,
-        `${likePrefix(folder)}%`,
-        payload.search,
-        `${likePrefix(payload.search)}%`,
-        Math.max(0, Math.min(payload.limit, 1000)),
-        Math.max(0, payload.offset),
-      ])
-      return rows.map((r) => ({
-        name: r.name,
-        id: r.id,
-        updated_at: r.updated_at?.toISOString() ?? null,
-        created_at: r.created_at?.toISOString() ?? null,
-        last_accessed_at: r.last_accessed_at?.toISOString() ?? null,
-        metadata: r.metadata,
-      }))
+      const { rows } = yield* postgres
+        .autocommit(callerSettings(payload.caller))
+        .query<ListedRow & { name: string }>(text, [
+          payload.bucket,
+          folder,
+          `${likePrefix(folder)}%`,
+          payload.search,
+          `${likePrefix(payload.search)}%`,
+          Math.max(0, Math.min(payload.limit, 1000)),
+          Math.max(0, payload.offset),
+        ])
+      return rows.map((r) => listEntry(r.name, r))
     }).pipe(infrastructureDies)
   })
 })
@@ -298,17 +305,7 @@ export const RemoveObjects = (garbage: Garbage) =>
             ),
           )
           yield* becomeWorker(tx)
-          for (const row of rows) {
-            const stream = objectStream(row.id)
-            yield* tx.append(stream, yield* tx.streamVersion(stream), [
-              newEvent(Storage.ObjectRemoved, {
-                id: row.id,
-                bucket_id: row.bucket_id,
-                name: row.name,
-                blob_key: row.blob_key,
-              }),
-            ])
-          }
+          yield* logRemovals(tx, rows)
           removed = rows.map((r) => r.blob_key)
           return rows.map(toStoredObject)
         }),
@@ -475,21 +472,15 @@ export const ListObjectsV2 = Effect.gen(function* () {
     return Effect.gen(function* () {
       if ((yield* findBucket(postgres, payload.bucket)) === undefined)
         return yield* Effect.fail(errors.noSuchBucket())
-      const { rows } = yield* postgres.autocommit(callerSettings(payload.caller)).query<{
-        key: string
-        folder: boolean
-        id: string | null
-        updated_at: Date | null
-        created_at: Date | null
-        last_accessed_at: Date | null
-        metadata: Storage.StoredObject["metadata"] | null
-      }>(text, [
-        payload.bucket,
-        payload.prefix,
-        `${likePrefix(payload.prefix)}%`,
-        limit + 1,
-        Math.max(0, payload.offset),
-      ])
+      const { rows } = yield* postgres
+        .autocommit(callerSettings(payload.caller))
+        .query<ListedRow & { key: string; folder: boolean }>(text, [
+          payload.bucket,
+          payload.prefix,
+          `${likePrefix(payload.prefix)}%`,
+          limit + 1,
+          Math.max(0, payload.offset),
+        ])
       const page = rows.slice(0, limit)
       const lastSegment = (key: string) => key.replace(/\/$/, "").split("/").pop() ?? key
       return {
@@ -497,15 +488,7 @@ export const ListObjectsV2 = Effect.gen(function* () {
         folders: page.filter((r) => r.folder).map((r) => ({ name: lastSegment(r.key), key: r.key })),
         objects: page
           .filter((r) => !r.folder)
-          .map((r) => ({
-            name: payload.with_delimiter ? lastSegment(r.key) : r.key,
-            key: r.key,
-            id: r.id,
-            updated_at: r.updated_at?.toISOString() ?? null,
-            created_at: r.created_at?.toISOString() ?? null,
-            last_accessed_at: r.last_accessed_at?.toISOString() ?? null,
-            metadata: r.metadata,
-          })),
+          .map((r) => ({ ...listEntry(payload.with_delimiter ? lastSegment(r.key) : r.key, r), key: r.key })),
       }
     }).pipe(infrastructureDies)
   })
