@@ -2,7 +2,7 @@
 import { Effect } from "effect"
 import { Bus } from "../../../bus/Bus.ts"
 import * as Storage from "../../../contracts/storage.ts"
-import { commandOptions, type HttpRequest } from "../../http/HttpRequest.ts"
+import { commandOptions } from "../../http/HttpRequest.ts"
 import { json } from "../../http/HttpResponse.ts"
 import type { Route } from "../../Route.ts"
 import type { AuthGateway } from "../auth/AuthGateway.ts"
