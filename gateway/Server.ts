@@ -2,7 +2,6 @@
 // route as an Effect, and writes the answer — or the route protocol's error body — unless the
 // client went away. Bounds in-flight requests, limits bodies, answers CORS, drains on shutdown.
 import { STATUS_CODES } from "node:http"
-import { Readable } from "node:stream"
 import { Cause, type Context, Data, Effect, Exit, Fiber, type Scope } from "effect"
 import type { Claims, InvalidJwt } from "../platform/jwt/Jwt.ts"
 import { formatAddress } from "./http/address.ts"
@@ -21,13 +20,10 @@ import { type HttpResponse, json } from "./http/HttpResponse.ts"
 import { IncomingRequest } from "./http/IncomingRequest.ts"
 import { newRequestId, RequestMeta, requestIdOf } from "./http/ids.ts"
 import { QueryParams } from "./http/QueryParams.ts"
+import { type AbortHook, streamOut } from "./http/streamOut.ts"
+import { UploadBody } from "./http/UploadBody.ts"
 import type { Route } from "./Route.ts"
 import { loadUws, type NativeUwsUnavailable, type Uws } from "./uws.ts"
-
-/** Lets a streamed response hear that its client went away. */
-interface AbortHook {
-  on: (() => void) | undefined
-}
 
 export class ListenFailed extends Data.TaggedError("ListenFailed")<{ readonly message: string }> {}
 
@@ -198,76 +194,6 @@ export const start = <R>(
       else res.cork(send)
     }
 
-    /**
-     * A body read from a stream, written as the client takes it: when uWS cannot take a chunk
-     * (backpressure) the stream pauses until the socket drains, so memory holds one chunk at most.
-     */
-    const streamOut = (
-      res: import("@trufflesuite/uws-js-unofficial").HttpResponse,
-      source: NonNullable<HttpResponse["stream"]>,
-      head: () => void,
-      abort: AbortHook | undefined,
-    ) => {
-      const { body, length } = source
-      let done = false
-      let headWritten = false
-      const finish = () => {
-        done = true
-        body.destroy()
-      }
-      if (abort !== undefined) abort.on = finish
-      const tryEnd = (chunk: Buffer) => {
-        let result: [boolean, boolean] = [false, false]
-        res.cork(() => {
-          if (!headWritten) {
-            headWritten = true
-            head()
-          }
-          result = res.tryEnd(chunk, length)
-        })
-        return result
-      }
-      // A chunk uWS could not take yet: the stream waits (paused) until the socket drains.
-      let pending = false
-      let ended = false
-      body.on("data", (data: Buffer | string) => {
-        if (done) return
-        const chunk = typeof data === "string" ? Buffer.from(data) : data
-        const offset = res.getWriteOffset()
-        const [ok, responded] = tryEnd(chunk)
-        if (responded) return finish()
-        if (ok) return
-        pending = true
-        body.pause()
-        res.onWritable((at) => {
-          if (done) return true
-          const [retried, finished] = tryEnd(chunk.subarray(at - offset))
-          if (finished) finish()
-          else if (retried) {
-            pending = false
-            if (ended) broken()
-            else body.resume()
-          }
-          return retried
-        })
-      })
-      // A stream that ends short of its length, or fails, cannot be answered any more: close.
-      const broken = () => {
-        if (done) return
-        finish()
-        res.close()
-      }
-      // The last chunk may still wait for the socket when the stream ends: it finishes the answer.
-      body.on("end", () => {
-        ended = true
-        if (!pending) broken()
-      })
-      body.on("error", (error: Error) => {
-        Effect.runFork(Effect.logWarning(`response stream failed: ${error.message}`))
-        broken()
-      })
-    }
-
     // True while uWS runs a request handler: answers given then need no cork of their own.
     let dispatching = false
 
@@ -316,11 +242,11 @@ export const start = <R>(
 
         let aborted = false
         let fiber: Fiber.Fiber<HttpResponse, RenderableError> | undefined
-        let upload: Readable | undefined
+        let upload: UploadBody | undefined
         const abort: AbortHook = { on: undefined }
         res.onAborted(() => {
           aborted = true
-          upload?.destroy(new Error("the client went away"))
+          upload?.abort()
           abort.on?.()
           if (fiber !== undefined) Effect.runFork(Fiber.interrupt(fiber))
         })
@@ -339,27 +265,17 @@ export const start = <R>(
         )
         const request = (body: Buffer, parsed: unknown): HttpRequest =>
           upload !== undefined
-            ? bare.withStream(upload)
+            ? bare.withStream(upload.stream)
             : body === noBody && parsed === undefined
               ? bare
               : bare.withBody(body, parsed)
-        let uploadPaused = false
-        let uploadEnded = false
-        const resumeUpload = () => {
-          if (!uploadPaused || aborted) return
-          uploadPaused = false
-          res.resume()
-        }
         const reply = (response: HttpResponse, close = false) => {
           if (aborted) {
             response.stream?.body.destroy()
             return
           }
-          // Answered before the whole upload was read (a refusal): the rest is not wanted, and a
-          // paused socket must run again for the answer to leave; closing drops what is left.
-          const unread = upload !== undefined && !uploadEnded
-          if (unread) upload!.destroy()
-          resumeUpload()
+          // Answered before the whole upload was read (a refusal): closing drops what is left.
+          const unread = upload?.settle() ?? false
           write(res, response, requestId, origin, close || unread, abort)
         }
         /** Answers with `error` in the protocol's shape. */
@@ -417,30 +333,7 @@ export const start = <R>(
 
         if (route.body === "none") return run(noBody)
         if (route.body === "stream") {
-          const stream = new Readable({
-            // Up to 1 MiB waits for the route before the socket pauses: fewer pauses, larger writes.
-            highWaterMark: 1024 * 1024,
-            read: resumeUpload,
-          })
-          // The route may not read it yet (it asks the worker first): a client that goes away then
-          // destroys an unread stream, which must not become an unhandled 'error' that ends the process.
-          stream.on("error", () => {})
-          upload = stream
-          res.onData((chunk, isLast) => {
-            if (aborted || stream.destroyed) return
-            // The chunk's memory belongs to uWS after this callback: copy it.
-            const more = stream.push(Buffer.from(new Uint8Array(chunk)))
-            if (isLast) {
-              uploadEnded = true
-              // uWS hands over what it had read even while paused: the last chunk may come so, and
-              // the socket must run again for the next request on this connection.
-              resumeUpload()
-              stream.push(null)
-            } else if (!more && !uploadPaused) {
-              uploadPaused = true
-              res.pause()
-            }
-          })
+          upload = new UploadBody(res)
           return run(noBody)
         }
         const declared = Number(headers.get("content-length") ?? "0")
