@@ -135,12 +135,17 @@ const failures = [StorageError, ValidationFailed, InternalError] as const
 // Buckets
 
 /** A bucket's settings as a request gave them; `unset` names those it left out (kept, or defaulted). */
-export const BucketSettings = Schema.Struct({
+/** What a bucket lets through: requests, events and the bucket itself carry these. */
+const bucketLimits = {
   public: Schema.Boolean,
   file_size_limit: Schema.NullOr(Schema.Number).annotate({
     description: "Bytes; null for no limit of its own",
   }),
   allowed_mime_types: Schema.NullOr(Schema.Array(Schema.String)).annotate({ description: "null allows any" }),
+}
+
+export const BucketSettings = Schema.Struct({
+  ...bucketLimits,
   unset: Schema.Array(Schema.Literals(["public", "file_size_limit", "allowed_mime_types"])),
 })
 
@@ -374,9 +379,7 @@ export const BucketCreated = storage.event({
     id: Schema.String,
     name: Schema.String,
     owner: Schema.NullOr(Schema.String),
-    public: Schema.Boolean,
-    file_size_limit: Schema.NullOr(Schema.Number),
-    allowed_mime_types: Schema.NullOr(Schema.Array(Schema.String)),
+    ...bucketLimits,
     at: Timestamp,
   }),
 })
@@ -386,9 +389,7 @@ export const BucketUpdated = storage.event({
   description: "A bucket's visibility or limits changed",
   payload: Schema.Struct({
     id: Schema.String,
-    public: Schema.Boolean,
-    file_size_limit: Schema.NullOr(Schema.Number),
-    allowed_mime_types: Schema.NullOr(Schema.Array(Schema.String)),
+    ...bucketLimits,
     at: Timestamp,
   }),
 })
