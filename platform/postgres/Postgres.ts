@@ -39,23 +39,15 @@ export interface Tx {
 export interface TransactionOptions {
   /** BEGIN READ ONLY: writes, even by functions the transaction calls, fail with 25006. */
   readonly readOnly?: boolean
-  /**
-   * Settings local to the transaction (set_config(name, value, true)), sent with BEGIN in one
-   * round trip. Names are the caller's constants; values are quoted as literals.
-   */
-  readonly locals?: ReadonlyArray<readonly [name: string, value: string]>
   /** Roll back even when the body succeeds: for trying what a caller may do without doing it. */
   readonly rollbackOnly?: boolean
 }
 
-const beginWith = (options: TransactionOptions | undefined) => {
-  const begin = options?.readOnly === true ? "begin read only" : "begin"
-  const locals = options?.locals ?? []
-  if (locals.length === 0) return begin
-  const settings = locals.map(
-    ([name, value]) => `set_config(${pg.escapeLiteral(name)}, ${pg.escapeLiteral(value)}, true)`,
-  )
-  return `${begin}; select ${settings.join(", ")}`
+export interface AutocommitOptions {
+  /** transaction_read_only: writes, even by functions the statement calls, fail with 25006. */
+  readonly readOnly?: boolean
+  /** Settings local to each statement's transaction (set_config(name, value, true)). */
+  readonly locals?: Settings
 }
 
 export interface PostgresShape extends Tx {
@@ -65,7 +57,7 @@ export interface PostgresShape extends Tx {
    * For reads that need one statement, or several that need not see one snapshot; a statement that
    * takes long delays those written behind it on its connection, so keep long work elsewhere.
    */
-  readonly autocommit: (options: TransactionOptions) => Tx
+  readonly autocommit: (options: AutocommitOptions) => Tx
   /** Runs `body` in one transaction: committed when it succeeds, rolled back when it fails or is interrupted. */
   readonly transaction: <A, E, R>(
     body: (tx: Tx) => Effect.Effect<A, E, R>,
@@ -101,8 +93,8 @@ const queryOn =
 export const setLocals = (tx: Tx, settings: Settings): Effect.Effect<void, PgError> =>
   tx.send({ ...settingsStatement(settings.length), values: settings.flat() })
 
-/** The settings TransactionOptions ask for, as SettingsQuery sets them. */
-const settingsOf = (options: TransactionOptions): Settings => [
+/** The settings AutocommitOptions ask for, as SettingsQuery sets them. */
+const settingsOf = (options: AutocommitOptions): Settings => [
   ...(options.locals ?? []),
   ...(options.readOnly === true ? [["transaction_read_only", "on"] as const] : []),
 ]
@@ -140,17 +132,21 @@ const transactionTx = (client: pg.PoolClient) => {
     query,
     send: (statement, values) => Effect.sync(() => send(toConfig(statement, values))),
   }
-  const commit = Effect.tryPromise({
-    try: async () => {
-      const result = await client.query("commit")
-      await pending
-      if (failure !== undefined) throw failure
-      // COMMIT of a transaction that failed is answered ROLLBACK, not with an error.
-      if (result.command !== "COMMIT") throw new Error(`the transaction was rolled back (${result.command})`)
-    },
-    catch: (error) => (error instanceof PgError ? error : toPgError(error)),
-  })
-  return { tx, commit }
+  /** Ends the transaction; a statement sent and not waited for that failed fails it. */
+  const end = (statement: "commit" | "rollback") =>
+    Effect.tryPromise({
+      try: async () => {
+        const result = await client.query(statement)
+        await pending
+        if (failure !== undefined) throw failure
+        // COMMIT of a transaction that failed is answered ROLLBACK, not with an error.
+        if (statement === "commit" && result.command !== "COMMIT") {
+          throw new Error(`the transaction was rolled back (${result.command})`)
+        }
+      },
+      catch: (error) => (error instanceof PgError ? error : toPgError(error)),
+    })
+  return { tx, end }
 }
 
 export const make = (
@@ -184,10 +180,10 @@ export const make = (
         return Effect.acquireUseRelease(
           Effect.tryPromise({ try: () => pool.connect(), catch: toPgError }),
           (client) => {
-            const { tx, commit } = transactionTx(client)
-            return tx.send(beginWith(options)).pipe(
+            const { tx, end } = transactionTx(client)
+            return tx.send(options?.readOnly === true ? "begin read only" : "begin").pipe(
               Effect.andThen(body(tx)),
-              Effect.tap(() => (options?.rollbackOnly === true ? queryOn(client)("rollback") : commit)),
+              Effect.tap(() => end(options?.rollbackOnly === true ? "rollback" : "commit")),
               Effect.onError(() =>
                 queryOn(client)("rollback").pipe(
                   Effect.catch(() => {
@@ -209,7 +205,7 @@ export const make = (
         )
       })
 
-    const autocommit = (options: TransactionOptions): Tx => {
+    const autocommit = (options: AutocommitOptions): Tx => {
       const settings = settingsOf(options)
       const query: Tx["query"] = (statement, values) =>
         Effect.tryPromise({

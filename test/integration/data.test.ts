@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto"
 import type { SupabaseClient } from "@supabase/supabase-js"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { appMigrations, signedIn } from "../support/app.ts"
+import { appMigrations, eventually, signedIn } from "../support/app.ts"
 import { type RunningReactor, startReactor, topologies } from "../support/reactor.ts"
 import { supabaseClient } from "../support/supabase.ts"
 
@@ -229,12 +229,11 @@ describe.each(topologies)("Data through supabase-js (%s)", (topology) => {
       const table = `t_${randomUUID().slice(0, 8)}`
       await admin.query(`create table public.${table} (id int primary key); grant select on ${table} to anon`)
       await admin.query(`insert into public.${table} values (1)`)
-      let status = 0
-      for (let i = 0; i < 100 && status !== 200; i++) {
-        status = (await rest(`/${table}`)).status
-        if (status !== 200) await new Promise((r) => setTimeout(r, 50))
-      }
-      expect(status).toBe(200)
+      await eventually(
+        async () => (await rest(`/${table}`)).status === 200,
+        "the new table to be served",
+        5_000,
+      )
       expect(await (await rest(`/${table}`)).json()).toEqual([{ id: 1 }])
       const captured = await admin.query(
         "select count(*)::int as n from reactor.events where data->>'table' = $1",

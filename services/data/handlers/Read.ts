@@ -4,7 +4,7 @@ import { handler } from "../../../bus/Bus.ts"
 import * as Data from "../../../contracts/data.ts"
 import { ValidationFailed } from "../../../contracts/errors.ts"
 import { Postgres } from "../../../platform/postgres/Postgres.ts"
-import { execute } from "../rest/execute.ts"
+import { execute, isRead } from "../rest/execute.ts"
 import { SchemaCatalog } from "../SchemaCatalog.ts"
 import { callerSettings, toContractErrors, toRestRequest } from "./asCaller.ts"
 
@@ -12,7 +12,7 @@ export const Read = Effect.gen(function* () {
   const postgres = yield* Postgres
   const catalog = yield* SchemaCatalog
   return handler(Data.Read, (payload, context) => {
-    if (payload.method !== "GET" && payload.method !== "HEAD") {
+    if (!isRead(payload)) {
       return Effect.fail(
         new ValidationFailed({ message: `${payload.method} is not a read`, field: "method" }),
       )

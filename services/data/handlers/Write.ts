@@ -8,7 +8,7 @@ import { ValidationFailed } from "../../../contracts/errors.ts"
 import { transact } from "../../../platform/eventlog/CommandTransaction.ts"
 import * as Wakeup from "../../../platform/eventlog/Wakeup.ts"
 import { Postgres } from "../../../platform/postgres/Postgres.ts"
-import { execute } from "../rest/execute.ts"
+import { execute, isRead } from "../rest/execute.ts"
 import { SchemaCatalog } from "../SchemaCatalog.ts"
 import { becomeCaller, callerSettings, toContractErrors, toRestRequest } from "./asCaller.ts"
 
@@ -19,7 +19,7 @@ export const Write = Effect.gen(function* () {
   const postgres = yield* Postgres
   const catalog = yield* SchemaCatalog
   return handler(Data.Write, (payload, context) => {
-    if (payload.method === "GET" || payload.method === "HEAD") {
+    if (isRead(payload)) {
       return Effect.fail(
         new ValidationFailed({ message: `${payload.method} is not a write`, field: "method" }),
       )

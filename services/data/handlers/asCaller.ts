@@ -6,21 +6,16 @@ import { ValidationFailed } from "../../../contracts/errors.ts"
 import { isApiRole } from "../../../contracts/shared.ts"
 import type { UnknownEvent } from "../../../platform/eventlog/EventStore.ts"
 import { type PgError, setLocals, type Tx } from "../../../platform/postgres/Postgres.ts"
+import type { Settings } from "../../../platform/postgres/SettingsQuery.ts"
 import type { PostgrestError } from "../rest/PostgrestError.ts"
 import type { RestRequest } from "../rest/RestRequest.ts"
 
-/** What a transaction is set to for the caller's settings to hold. */
-export type CallerSettings = ReadonlyArray<readonly [name: string, value: string]>
-
 /**
  * The caller's role and `request.jwt.claims`, as PostgREST sets them, and `reactor.request_id`,
- * which the capture triggers put in the metadata of the changes made; for Postgres.transaction's
+ * which the capture triggers put in the metadata of the changes made; for Postgres.autocommit's
  * locals, or for becomeCaller.
  */
-export const callerSettings = (
-  payload: Data.RestRequest,
-  requestId: string,
-): CallerSettings | ValidationFailed =>
+export const callerSettings = (payload: Data.RestRequest, requestId: string): Settings | ValidationFailed =>
   isApiRole(payload.role)
     ? [
         ["role", payload.role],
@@ -30,7 +25,7 @@ export const callerSettings = (
     : new ValidationFailed({ message: `role ${payload.role} may not use the Data API`, field: "role" })
 
 /** Applies the settings for the rest of a transaction already under way; sent, not waited for. */
-export const becomeCaller = (tx: Tx, settings: CallerSettings): Effect.Effect<void> =>
+export const becomeCaller = (tx: Tx, settings: Settings): Effect.Effect<void> =>
   setLocals(tx, settings).pipe(Effect.orDie)
 
 export const toRestRequest = (payload: Data.RestRequest): RestRequest => ({

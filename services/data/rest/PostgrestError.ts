@@ -220,9 +220,6 @@ export const notSingular = (rows: number) =>
     null,
   )
 
-export const unsupportedMethod = (method: string) =>
-  make(405, "PGRST117", `Unsupported HTTP method: ${method}`, null, null)
-
 export const relatedOrderNotToOne = (origin: string, target: string) =>
   make(
     400,

@@ -41,7 +41,8 @@ const statementName = (text: string) => {
 const statementNames = new Map<string, string>()
 
 /** GET and HEAD only read (tables and functions alike); everything else may write. */
-export const isRead = (request: RestRequest): boolean => request.method === "GET" || request.method === "HEAD"
+export const isRead = (request: { readonly method: string }): boolean =>
+  request.method === "GET" || request.method === "HEAD"
 
 export interface ExecuteOptions {
   /**
