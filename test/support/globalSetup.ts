@@ -21,8 +21,7 @@ declare module "vitest" {
 
 /** Integration tests run Reactor from dist/ through bin/reactor.js, as users do: build it first. */
 const build = () => {
-  const tsc = join(packageRoot, "node_modules", ".bin", "tsc")
-  execFileSync(tsc, ["-p", join(packageRoot, "tsconfig.build.json")], { stdio: "inherit" })
+  execFileSync(process.execPath, [join(packageRoot, "scripts", "build.mjs")], { stdio: "inherit" })
 }
 
 // A throwaway cluster: durability settings off, room for many test pools.
