@@ -3,7 +3,7 @@
 import { spawnSync } from "node:child_process"
 
 const has = (command) => spawnSync("sh", ["-c", `command -v ${command}`]).status === 0
-const missing = ["wrk", "nats-server"].filter((c) => !has(c))
+const missing = ["wrk", "nats-server", "curl"].filter((c) => !has(c))
 if (missing.length > 0) {
   if (process.getuid?.() !== 0 || !has("apt-get")) {
     console.error(

@@ -38,9 +38,27 @@ export const streamOut = (
     })
     return result
   }
-  // A chunk uWS could not take yet: the stream waits (paused) until the socket drains.
-  let pending = false
+  // The chunk uWS could not take whole yet, and the write offset it started at: the stream waits
+  // (paused) until the socket drains. One handler serves every such wait and reads this state,
+  // because uWS may keep calling the handler it had when a newer one is registered from inside it
+  // (it puts back the handler it was running after the call), so a handler holding its own chunk
+  // would write that chunk's stale remainder into the middle of the next one.
+  let pending: { readonly chunk: Buffer; readonly offset: number } | undefined
   let ended = false
+  const onWritable = (at: number) => {
+    if (done || pending === undefined) return true
+    const { chunk, offset } = pending
+    const [retried, finished] = tryEnd(chunk.subarray(at - offset))
+    if (finished) {
+      finish()
+      return true
+    }
+    if (!retried) return false
+    pending = undefined
+    if (ended) broken()
+    else body.resume()
+    return true
+  }
   body.on("data", (data: Buffer | string) => {
     if (done) return
     const chunk = typeof data === "string" ? Buffer.from(data) : data
@@ -48,19 +66,9 @@ export const streamOut = (
     const [ok, responded] = tryEnd(chunk)
     if (responded) return finish()
     if (ok) return
-    pending = true
+    pending = { chunk, offset }
     body.pause()
-    res.onWritable((at) => {
-      if (done) return true
-      const [retried, finished] = tryEnd(chunk.subarray(at - offset))
-      if (finished) finish()
-      else if (retried) {
-        pending = false
-        if (ended) broken()
-        else body.resume()
-      }
-      return retried
-    })
+    res.onWritable(onWritable)
   })
   // A stream that ends short of its length, or fails, cannot be answered any more: close.
   const broken = () => {
@@ -71,7 +79,7 @@ export const streamOut = (
   // The last chunk may still wait for the socket when the stream ends: it finishes the answer.
   body.on("end", () => {
     ended = true
-    if (!pending) broken()
+    if (pending === undefined) broken()
   })
   body.on("error", (error: Error) => {
     Effect.runFork(Effect.logWarning(`response stream failed: ${error.message}`))

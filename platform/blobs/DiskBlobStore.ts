@@ -85,7 +85,8 @@ export const make = (root: string): BlobStoreShape => {
       const meter = new Meter(limit)
       // Made before the pipeline starts, so the `finally` below never runs ahead of its creation.
       const handle = await open(temp, "wx")
-      await pipeline(body, meter, handle.createWriteStream(), { signal })
+      // Several MiB may wait for the disk, so writes leave as large writev calls while more arrives.
+      await pipeline(body, meter, handle.createWriteStream({ highWaterMark: 4 * 1024 * 1024 }), { signal })
       const file = await syncFile(temp)
       const md5 = meter.md5()
       signal.throwIfAborted()
@@ -123,7 +124,11 @@ export const make = (root: string): BlobStoreShape => {
       await handle.close()
       return undefined
     }
-    return handle.createReadStream(range === undefined ? {} : { start: range.start, end: range.end })
+    // Large reads: each chunk is one trip through the stream and one write to the socket.
+    const highWaterMark = 1024 * 1024
+    return handle.createReadStream(
+      range === undefined ? { highWaterMark } : { highWaterMark, start: range.start, end: range.end },
+    )
   }
 
   const get: BlobStoreShape["get"] = (key, range) =>
