@@ -143,7 +143,7 @@ describe("a fleet under faults", () => {
       const started = await startReactor("decomposed", { env: { REACTOR_TEST_FAULT: `relay:${point}` } })
       reactor = started
       // Every worker role runs a relay; whichever holds the lock publishes, and dies at the fault.
-      const workers = ["auth", "data"].map((role) => started.processes.get(role)!)
+      const workers = ["auth", "data", "storage"].map((role) => started.processes.get(role)!)
       const dead = () => workers.find((w) => w.child.exitCode !== null || w.child.signalCode !== null)
       const response = await signUp(reactor, `relay-${randomUUID()}@example.com`)
       expect(response.status).toBe(200)

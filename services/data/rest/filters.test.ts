@@ -1,5 +1,6 @@
+import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { parseColumns, parseFilterKey, parseLogic, parseOpExpr } from "./filters.ts"
+import { parseColumns, parseFilterKey, parseLogic, parseOpExpr, parseOpExprByGrammar } from "./filters.ts"
 import type { Parsed } from "./grammar.ts"
 
 const ok = <A>(parsed: Parsed<A>): A => {
@@ -8,6 +9,19 @@ const ok = <A>(parsed: Parsed<A>): A => {
 }
 
 describe("a filter value", () => {
+  it("reads the common operators by shortcut exactly as the grammar reads them", () => {
+    const operator = fc.constantFrom("eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "is", "in", "cs")
+    const text = fc
+      .tuple(fc.boolean(), operator, fc.constantFrom(".", "(any).", "", "e."), fc.string())
+      .map(([not, op, dot, value]) => `${not ? "not." : ""}${op}${dot}${value}`)
+    fc.assert(
+      fc.property(text, (t) => {
+        expect(parseOpExpr(t)).toEqual(parseOpExprByGrammar(t))
+      }),
+      { numRuns: 2_000 },
+    )
+  })
+
   it.each([
     ["eq.5", { kind: "quant", op: "eq", quantifier: undefined, value: "5" }],
     ["gte.2020-01-01", { kind: "quant", op: "gte", value: "2020-01-01" }],

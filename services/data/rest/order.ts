@@ -1,5 +1,5 @@
 // The `order` parameter's grammar: `col.desc.nullslast,data->a,rel(col).asc`.
-import { type Cursor, type Field, field, fieldName, type Parsed, run } from "./grammar.ts"
+import { type Cursor, type Field, field, fieldName, memoized, type Parsed, run } from "./grammar.ts"
 
 export interface OrderTerm {
   readonly field: Field
@@ -33,9 +33,10 @@ const relationTerm = (c: Cursor): OrderTerm => {
 const term = (c: Cursor): OrderTerm =>
   c.attempt(() => relationTerm(c)) ?? { field: field(c), relation: undefined, ...modifiers(c) }
 
-export const parseOrder = (text: string): Parsed<ReadonlyArray<OrderTerm>> =>
+export const parseOrder: (text: string) => Parsed<ReadonlyArray<OrderTerm>> = memoized((text) =>
   run("order", text, (c) => {
     const terms = [term(c)]
     while (c.eat(",")) terms.push(term(c))
     return terms
-  })
+  }),
+)

@@ -1,5 +1,14 @@
 // The `select` parameter's grammar: columns, aliases, casts, JSON paths, embeds and spreads.
-import { type Cursor, type Field, field, fieldName, identifier, type Parsed, run } from "./grammar.ts"
+import {
+  type Cursor,
+  type Field,
+  field,
+  fieldName,
+  identifier,
+  memoized,
+  type Parsed,
+  run,
+} from "./grammar.ts"
 
 export type SelectItem =
   | { readonly kind: "star" }
@@ -111,9 +120,10 @@ const forest = (c: Cursor): Array<SelectItem> => {
   return items
 }
 
-export const parseSelect = (text: string): Parsed<ReadonlyArray<SelectItem>> =>
+export const parseSelect: (text: string) => Parsed<ReadonlyArray<SelectItem>> = memoized((text) =>
   run("select parameter", text, (c) => {
     const items = forest(c)
     if (!c.atEnd) c.fail('"," or end of input')
     return items
-  })
+  }),
+)
