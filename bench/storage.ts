@@ -6,7 +6,7 @@ import { spawn } from "node:child_process"
 import { writeFileSync } from "node:fs"
 import { open, rm } from "node:fs/promises"
 import { join } from "node:path"
-import { type S3rver, startS3rver } from "../platform/blobs/LocalS3.ts"
+import { reactorEnv, type S3rver, startS3rver } from "../platform/blobs/LocalS3.ts"
 import { median, type Row, rssMiB, wrk } from "./support.ts"
 
 export interface StorageBenchOptions {
@@ -139,16 +139,7 @@ export const storageBench = async (options: StorageBenchOptions) => {
     const megabytes = backend === "disk" ? 1024 : 256
     log(`Storage, ${backend} (one process; floor: the same bytes without the gateway)`)
     const server = backend === "s3" ? await startS3rver() : undefined
-    const reactor = await options.start(
-      server === undefined
-        ? {}
-        : {
-            REACTOR_STORAGE_BACKEND: "s3",
-            REACTOR_STORAGE_S3_ENDPOINT: `http://127.0.0.1:${server.port}`,
-            REACTOR_STORAGE_S3_ACCESS_KEY: server.accessKey,
-            REACTOR_STORAGE_S3_SECRET_KEY: server.secretKey,
-          },
-    )
+    const reactor = await options.start(server === undefined ? {} : reactorEnv(server, "reactor"))
     const floor = server === undefined ? diskFloor(options.tmp) : s3Floor(server)
     const base = `http://127.0.0.1:${reactor.port}/storage/v1`
     const auth = { authorization: `Bearer ${options.serviceKey}` }

@@ -7,7 +7,7 @@ import { Effect } from "effect"
 import { Client } from "minio"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as DiskBlobStore from "./DiskBlobStore.ts"
-import { type S3rver, startS3rver } from "./LocalS3.ts"
+import { type S3rver, startS3rver, storeOptions } from "./LocalS3.ts"
 import * as S3BlobStore from "./S3BlobStore.ts"
 import { blobStoreContract } from "./test/blobStoreContract.ts"
 
@@ -79,14 +79,7 @@ afterAll(async () => {
 })
 
 const s3Options = (bucket = `t${randomBytes(6).toString("hex")}`) => ({
-  endPoint: "127.0.0.1",
-  port: s3.port,
-  useSSL: false,
-  accessKey: s3.accessKey,
-  secretKey: s3.secretKey,
-  region: "us-east-1",
-  bucket,
-  pathStyle: true,
+  ...storeOptions(s3, bucket),
   partSize: 5 * mib,
 })
 

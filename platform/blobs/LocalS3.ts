@@ -7,6 +7,7 @@ import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { packageRoot } from "../paths.ts"
+import type { S3BlobStoreOptions } from "./S3BlobStore.ts"
 
 export interface S3rver {
   readonly port: number
@@ -76,3 +77,24 @@ export const startS3rver = async (): Promise<S3rver> => {
     },
   }
 }
+
+/** What S3BlobStore.make needs to keep its blobs in `bucket` on this server. */
+export const storeOptions = (server: S3rver, bucket: string): S3BlobStoreOptions => ({
+  endPoint: "127.0.0.1",
+  port: server.port,
+  useSSL: false,
+  accessKey: server.accessKey,
+  secretKey: server.secretKey,
+  region: "us-east-1",
+  bucket,
+  pathStyle: true,
+})
+
+/** The environment that makes a Reactor process keep its blobs in `bucket` on this server. */
+export const reactorEnv = (server: S3rver, bucket: string): Record<string, string> => ({
+  REACTOR_STORAGE_BACKEND: "s3",
+  REACTOR_STORAGE_S3_ENDPOINT: `http://127.0.0.1:${server.port}`,
+  REACTOR_STORAGE_S3_BUCKET: bucket,
+  REACTOR_STORAGE_S3_ACCESS_KEY: server.accessKey,
+  REACTOR_STORAGE_S3_SECRET_KEY: server.secretKey,
+})

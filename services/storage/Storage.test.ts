@@ -18,6 +18,7 @@ import { rebuild } from "../../platform/eventlog/Rebuild.ts"
 import { migrate } from "../../platform/migrate/Migrations.ts"
 import * as Postgres from "../../platform/postgres/Postgres.ts"
 import { createTestDatabase, type TestDatabase } from "../../test/support/database.ts"
+import { ownFolderPolicies } from "../../test/support/storagePolicies.ts"
 import * as Projections from "./Projections.ts"
 import { serve } from "./Worker.ts"
 
@@ -49,17 +50,8 @@ beforeAll(async () => {
       scope,
     ),
   )
-  // Supabase's usual policy: a user reads and writes the folder named by its id.
   await run(
-    postgres.query(`
-      create policy "own folder: read" on storage.objects for select to authenticated
-        using ((storage.foldername(name))[1] = auth.uid()::text);
-      create policy "own folder: write" on storage.objects for insert to authenticated
-        with check ((storage.foldername(name))[1] = auth.uid()::text);
-      create policy "own folder: replace" on storage.objects for update to authenticated
-        using ((storage.foldername(name))[1] = auth.uid()::text);
-      create policy "own folder: remove" on storage.objects for delete to authenticated
-        using ((storage.foldername(name))[1] = auth.uid()::text);
+    postgres.query(`${ownFolderPolicies}
       create policy "buckets: read" on storage.buckets for select to authenticated using (true);`),
   )
 })

@@ -5,24 +5,14 @@ import http from "node:http"
 import { Readable } from "node:stream"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type S3rver, startS3rver } from "../../platform/blobs/LocalS3.ts"
+import { reactorEnv, type S3rver, startS3rver } from "../../platform/blobs/LocalS3.ts"
 import { type SignedIn, signedIn } from "../support/app.ts"
 import { type RunningReactor, startReactor, topologies } from "../support/reactor.ts"
+import { ownFolderPolicies } from "../support/storagePolicies.ts"
 import { supabaseClient } from "../support/supabase.ts"
 
 const backends = ["disk", "s3"] as const
 const cases = topologies.flatMap((topology) => backends.map((backend) => [topology, backend] as const))
-
-// Supabase's usual policies: a signed-in user reads and writes the folder named by its id.
-const policies = `
-  create policy "own folder: read" on storage.objects for select to authenticated
-    using ((storage.foldername(name))[1] = auth.uid()::text);
-  create policy "own folder: write" on storage.objects for insert to authenticated
-    with check ((storage.foldername(name))[1] = auth.uid()::text);
-  create policy "own folder: replace" on storage.objects for update to authenticated
-    using ((storage.foldername(name))[1] = auth.uid()::text);
-  create policy "own folder: remove" on storage.objects for delete to authenticated
-    using ((storage.foldername(name))[1] = auth.uid()::text);`
 
 describe.each(cases)("Storage through supabase-js (%s, %s)", (topology, backend) => {
   let reactor: RunningReactor
@@ -53,20 +43,11 @@ describe.each(cases)("Storage through supabase-js (%s, %s)", (topology, backend)
 
   beforeAll(async () => {
     s3 = backend === "s3" ? await startS3rver() : undefined
-    const env: Record<string, string> =
-      s3 === undefined
-        ? {}
-        : {
-            REACTOR_STORAGE_BACKEND: "s3",
-            REACTOR_STORAGE_S3_ENDPOINT: `http://127.0.0.1:${s3.port}`,
-            REACTOR_STORAGE_S3_BUCKET: "reactor-test",
-            REACTOR_STORAGE_S3_ACCESS_KEY: s3.accessKey,
-            REACTOR_STORAGE_S3_SECRET_KEY: s3.secretKey,
-          }
+    const env: Record<string, string> = s3 === undefined ? {} : reactorEnv(s3, "reactor-test")
     reactor = await startReactor(topology, { env })
     const admin = new pg.Client({ connectionString: reactor.database.url })
     await admin.connect()
-    await admin.query(policies)
+    await admin.query(ownFolderPolicies)
     await admin.end()
     ada = await signedIn(reactor)
     bob = await signedIn(reactor)

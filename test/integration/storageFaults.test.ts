@@ -9,7 +9,7 @@ import { Effect, Stream } from "effect"
 import pg from "pg"
 import { afterEach, describe, expect, it } from "vitest"
 import * as DiskBlobStore from "../../platform/blobs/DiskBlobStore.ts"
-import { type S3rver, startS3rver } from "../../platform/blobs/LocalS3.ts"
+import { reactorEnv, type S3rver, startS3rver, storeOptions } from "../../platform/blobs/LocalS3.ts"
 import * as S3BlobStore from "../../platform/blobs/S3BlobStore.ts"
 import {
   listeningPort,
@@ -29,29 +29,14 @@ afterEach(async () => {
   s3 = undefined
 })
 
-const s3Env = (server: S3rver): Record<string, string> => ({
-  REACTOR_STORAGE_BACKEND: "s3",
-  REACTOR_STORAGE_S3_ENDPOINT: `http://127.0.0.1:${server.port}`,
-  REACTOR_STORAGE_S3_BUCKET: "reactor-faults",
-  REACTOR_STORAGE_S3_ACCESS_KEY: server.accessKey,
-  REACTOR_STORAGE_S3_SECRET_KEY: server.secretKey,
-})
+const bucket = "reactor-faults"
 
 /** The blob store the reactor uses, seen through the same port, to count what it holds. */
 const blobKeys = (running: RunningReactor) => {
   const store =
     s3 === undefined
       ? DiskBlobStore.make(join(running.env["REACTOR_SERVER_DATA_DIR"]!, "storage"))
-      : S3BlobStore.make({
-          endPoint: "127.0.0.1",
-          port: s3.port,
-          useSSL: false,
-          accessKey: s3.accessKey,
-          secretKey: s3.secretKey,
-          region: "us-east-1",
-          bucket: "reactor-faults",
-          pathStyle: true,
-        })
+      : S3BlobStore.make(storeOptions(s3, bucket))
   return Effect.runPromise(Stream.runCollect(store.list(""))).then((blobs) =>
     Array.from(blobs, (b) => b.key).sort(),
   )
@@ -95,7 +80,7 @@ const gatewayAt = async (running: RunningReactor, name: string, env: Record<stri
 describe.each(["disk", "s3"] as const)("Storage under faults (decomposed, %s)", (backend) => {
   const start = async () => {
     s3 = backend === "s3" ? await startS3rver() : undefined
-    reactor = await startReactor("decomposed", { env: s3 === undefined ? {} : s3Env(s3) })
+    reactor = await startReactor("decomposed", { env: s3 === undefined ? {} : reactorEnv(s3, bucket) })
     return reactor
   }
 

@@ -10,6 +10,7 @@ import { rpc } from "./handlers/rpc.ts"
 import { write } from "./handlers/write.ts"
 import { qualified } from "./identifiers.ts"
 import { negotiate } from "./media.ts"
+import { memoized } from "./memoized.ts"
 import {
   fromPgError,
   invalidPreferences,
@@ -27,18 +28,12 @@ import { closest } from "./suggest.ts"
  * Statements are prepared once per connection under a name derived from their text, as PostgREST
  * prepares them: an app asks the same few shapes again and again, and planning is most of a small
  * query's cost. Postgres keeps each connection's plans; connections idle for 30 s are closed.
+ * The name is remembered per text: an app's shapes are few.
  */
-const statementName = (text: string) => {
-  let name = statementNames.get(text)
-  if (name === undefined) {
-    name = `pgrst_${createHash("sha1").update(text).digest("base64url")}`
-    // The shapes an app asks are few; a client making up new ones cannot grow this without bound.
-    if (statementNames.size >= 10_000) statementNames.clear()
-    statementNames.set(text, name)
-  }
-  return name
-}
-const statementNames = new Map<string, string>()
+const statementName = memoized(
+  (text) => `pgrst_${createHash("sha1").update(text).digest("base64url")}`,
+  10_000,
+)
 
 /** GET and HEAD only read (tables and functions alike); everything else may write. */
 export const isRead = (request: { readonly method: string }): boolean =>

@@ -6,11 +6,11 @@ import {
   fieldName,
   identifier,
   jsonPath,
-  memoized,
   type Parsed,
   quotedValue,
   run,
 } from "./grammar.ts"
+import { memoized } from "./memoized.ts"
 
 export type QuantOp = "eq" | "gt" | "gte" | "lt" | "lte" | "like" | "ilike" | "match" | "imatch"
 export type SimpleOp = "neq" | "cs" | "cd" | "ov" | "sl" | "sr" | "nxr" | "nxl" | "adj"

@@ -88,25 +88,6 @@ export const run = <A>(what: string, text: string, p: (c: Cursor) => A, prefix =
   }
 }
 
-/**
- * Remembers a parser's answers by text. Parameters that give a request its shape (`select`,
- * `order`, filter keys) repeat from one request to the next, and parsing them again was a tenth of
- * a primary-key read's cost. Answers are immutable; a client making up new texts cannot grow the
- * memory without bound.
- */
-export const memoized = <A>(parse: (text: string) => Parsed<A>, size = 1_000) => {
-  const answers = new Map<string, Parsed<A>>()
-  return (text: string): Parsed<A> => {
-    let answer = answers.get(text)
-    if (answer === undefined) {
-      answer = parse(text)
-      if (answers.size >= size) answers.clear()
-      answers.set(text, answer)
-    }
-    return answer
-  }
-}
-
 const identifierChar = /[\p{L}\p{N}_ $]/u
 
 const many1 = (c: Cursor, accept: (ch: string) => boolean, what: string): string => {

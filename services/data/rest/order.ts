@@ -1,5 +1,6 @@
 // The `order` parameter's grammar: `col.desc.nullslast,data->a,rel(col).asc`.
-import { type Cursor, type Field, field, fieldName, memoized, type Parsed, run } from "./grammar.ts"
+import { type Cursor, type Field, field, fieldName, type Parsed, run } from "./grammar.ts"
+import { memoized } from "./memoized.ts"
 
 export interface OrderTerm {
   readonly field: Field

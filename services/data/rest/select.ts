@@ -1,14 +1,6 @@
 // The `select` parameter's grammar: columns, aliases, casts, JSON paths, embeds and spreads.
-import {
-  type Cursor,
-  type Field,
-  field,
-  fieldName,
-  identifier,
-  memoized,
-  type Parsed,
-  run,
-} from "./grammar.ts"
+import { type Cursor, type Field, field, fieldName, identifier, type Parsed, run } from "./grammar.ts"
+import { memoized } from "./memoized.ts"
 
 export type SelectItem =
   | { readonly kind: "star" }
