@@ -35,33 +35,16 @@ export class IncomingRequest implements HttpRequest {
 
   /** The same request with its body read. */
   withBody(body: Buffer, json: unknown): IncomingRequest {
-    return new IncomingRequest(
-      this.method,
-      this.path,
-      this.rawQuery,
-      this.headers,
-      this.params,
-      this.address,
-      body,
-      json,
-      this.meta,
-      this.stream,
-    )
+    return this.with(body, json, this.stream)
   }
 
   /** The same request with its body to be read as it arrives. */
   withStream(stream: Readable): IncomingRequest {
-    return new IncomingRequest(
-      this.method,
-      this.path,
-      this.rawQuery,
-      this.headers,
-      this.params,
-      this.address,
-      this.body,
-      undefined,
-      this.meta,
-      stream,
-    )
+    return this.with(this.body, undefined, stream)
+  }
+
+  private with(body: Buffer, json: unknown, stream: Readable | undefined): IncomingRequest {
+    const { method, path, rawQuery, headers, params, address, meta } = this
+    return new IncomingRequest(method, path, rawQuery, headers, params, address, body, json, meta, stream)
   }
 }

@@ -15,6 +15,23 @@ type Needs = Bus | AuthGateway
 const bucketRoute = (...[method, path, body, handle]: Parameters<typeof storageRoute<Needs>>) =>
   storageRoute(method, path, body, handle, true)
 
+/** A command on one bucket that needs nothing but its id, answered with storage-js's message. */
+const bucketCommand = (
+  method: "post" | "del",
+  path: string,
+  contract: typeof Storage.EmptyBucket | typeof Storage.DeleteBucket,
+  message: string,
+  timeout: number,
+) =>
+  bucketRoute(method, path, "json", (request) =>
+    Effect.gen(function* () {
+      const bus = yield* Bus
+      const caller = yield* callerOf(request)
+      yield* bus.send(contract, { caller, id: yield* bucketOf(request) }, commandOptions(request, timeout))
+      return json(200, { message })
+    }),
+  )
+
 const settingKeys = ["public", "file_size_limit", "allowed_mime_types"] as const
 
 /** The settings a request body gives; storage-js leaves out those not set. */
@@ -122,28 +139,6 @@ export const bucketRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
       return json(200, { message: "Successfully updated" })
     }),
   ),
-  bucketRoute("post", "/storage/v1/bucket/:id/empty", "json", (request) =>
-    Effect.gen(function* () {
-      const bus = yield* Bus
-      const caller = yield* callerOf(request)
-      yield* bus.send(
-        Storage.EmptyBucket,
-        { caller, id: yield* bucketOf(request) },
-        commandOptions(request, timeout),
-      )
-      return json(200, { message: "Successfully emptied" })
-    }),
-  ),
-  bucketRoute("del", "/storage/v1/bucket/:id", "json", (request) =>
-    Effect.gen(function* () {
-      const bus = yield* Bus
-      const caller = yield* callerOf(request)
-      yield* bus.send(
-        Storage.DeleteBucket,
-        { caller, id: yield* bucketOf(request) },
-        commandOptions(request, timeout),
-      )
-      return json(200, { message: "Successfully deleted" })
-    }),
-  ),
+  bucketCommand("post", "/storage/v1/bucket/:id/empty", Storage.EmptyBucket, "Successfully emptied", timeout),
+  bucketCommand("del", "/storage/v1/bucket/:id", Storage.DeleteBucket, "Successfully deleted", timeout),
 ]
