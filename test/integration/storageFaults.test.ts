@@ -153,3 +153,32 @@ describe.each(["disk", "s3"] as const)("Storage under faults (decomposed, %s)", 
     expect(await kept.text()).toBe("kept")
   }, 120_000)
 })
+
+describe("Storage when its S3 server is gone (one process)", () => {
+  it("answers uploads and downloads with a 500 in the Storage shape, and keeps serving", async () => {
+    s3 = await startS3rver()
+    reactor = await startReactor("single", { env: reactorEnv(s3, "reactor-gone") })
+    await createBucket(reactor.url, reactor.serviceKey, "uploads")
+    const headers = { authorization: `Bearer ${reactor.serviceKey}` }
+    const kept = await fetch(`${reactor.url}/storage/v1/object/uploads/kept.txt`, {
+      method: "POST",
+      headers: { ...headers, "content-type": "text/plain" },
+      body: "kept",
+    })
+    expect(kept.status).toBe(200)
+    await s3.stop()
+    s3 = undefined
+    const upload = await fetch(`${reactor.url}/storage/v1/object/uploads/new.txt`, {
+      method: "POST",
+      headers: { ...headers, "content-type": "text/plain" },
+      body: "new",
+    })
+    expect({ status: upload.status, body: await upload.json() }).toMatchObject({
+      status: 500,
+      body: { statusCode: "500" },
+    })
+    const download = await fetch(`${reactor.url}/storage/v1/object/uploads/kept.txt`, { headers })
+    expect(download.status).toBe(500)
+    expect((await fetch(`${reactor.url}/health`)).status).toBe(200)
+  }, 60_000)
+})

@@ -2,6 +2,9 @@
 // the door, as behind Supabase's gateway) and reading the bucket and object name from its path.
 import { Effect } from "effect"
 import { errors } from "../../../contracts/storage.ts"
+import type { BlobStoreError } from "../../../platform/blobs/BlobStore.ts"
+import { infrastructureDies } from "../../../platform/infrastructure.ts"
+import type { RenderableError } from "../../http/errors.ts"
 import type { HttpRequest } from "../../http/HttpRequest.ts"
 import type { HttpResponse } from "../../http/HttpResponse.ts"
 import { type Method, type Route, route } from "../../Route.ts"
@@ -10,11 +13,21 @@ export const storageRoute = <R>(
   method: Method,
   path: string,
   body: "none" | "json" | "stream",
-  handle: (request: HttpRequest) => Effect.Effect<HttpResponse, unknown, R>,
+  handle: (request: HttpRequest) => Effect.Effect<HttpResponse, RenderableError | BlobStoreError, R>,
   /** An empty JSON body reads as `{}` (bucket actions storage-js sends without one). */
   emptyBody = false,
 ): Route<R> =>
-  route({ method, path, protocol: "storage", apiKey: false, body, emptyBody, handle: handle as never })
+  route({
+    method,
+    path,
+    protocol: "storage",
+    apiKey: false,
+    body,
+    emptyBody,
+    // A blob store that fails (a full disk, S3 unreachable) is not the client's doing: a defect,
+    // which the server logs and answers as a 500 in the Storage shape.
+    handle: (request) => infrastructureDies(handle(request)),
+  })
 
 const decoded = (text: string) => {
   try {
