@@ -134,7 +134,6 @@ const failures = [StorageError, ValidationFailed, InternalError] as const
 // ---------------------------------------------------------------------------------------------
 // Buckets
 
-/** A bucket's settings as a request gave them; `unset` names those it left out (kept, or defaulted). */
 /** What a bucket lets through: requests, events and the bucket itself carry these. */
 const bucketLimits = {
   public: Schema.Boolean,
@@ -144,10 +143,14 @@ const bucketLimits = {
   allowed_mime_types: Schema.NullOr(Schema.Array(Schema.String)).annotate({ description: "null allows any" }),
 }
 
+/** A bucket's settings as a request gave them; `unset` names those it left out (kept, or defaulted). */
 export const BucketSettings = Schema.Struct({
   ...bucketLimits,
   unset: Schema.Array(Schema.Literals(["public", "file_size_limit", "allowed_mime_types"])),
 })
+
+/** A request about one bucket that needs nothing but its id. */
+const OneBucket = Schema.Struct({ caller: Caller, id: Schema.String })
 
 export const CreateBucket = storage.command({
   name: "CreateBucket",
@@ -165,7 +168,7 @@ export const CreateBucket = storage.command({
 export const UpdateBucket = storage.command({
   name: "UpdateBucket",
   description: "Change a bucket's visibility and limits",
-  payload: Schema.Struct({ caller: Caller, id: Schema.String, settings: BucketSettings }),
+  payload: Schema.Struct({ ...OneBucket.fields, settings: BucketSettings }),
   success: Done,
   errors: failures,
 })
@@ -173,7 +176,7 @@ export const UpdateBucket = storage.command({
 export const DeleteBucket = storage.command({
   name: "DeleteBucket",
   description: "Delete an empty bucket",
-  payload: Schema.Struct({ caller: Caller, id: Schema.String }),
+  payload: OneBucket,
   success: Done,
   errors: failures,
 })
@@ -181,7 +184,7 @@ export const DeleteBucket = storage.command({
 export const EmptyBucket = storage.command({
   name: "EmptyBucket",
   description: "Remove every object of a bucket the caller may delete",
-  payload: Schema.Struct({ caller: Caller, id: Schema.String }),
+  payload: OneBucket,
   success: Done,
   errors: failures,
 })
@@ -189,7 +192,7 @@ export const EmptyBucket = storage.command({
 export const GetBucket = storage.query({
   name: "GetBucket",
   description: "One bucket, if the caller may see it",
-  payload: Schema.Struct({ caller: Caller, id: Schema.String }),
+  payload: OneBucket,
   success: Bucket,
   errors: failures,
 })
@@ -218,15 +221,20 @@ const UploadToken = Schema.NullOr(Uuid).annotate({
     "The signed upload URL's token id, when the upload comes through one; it is used up by PutObject",
 })
 
+/** Who writes which object, and whether it may replace one already there. */
+const objectWrite = {
+  caller: Caller,
+  bucket: Schema.String,
+  name: Schema.String,
+  upsert: Schema.Boolean,
+}
+
 export const IssueUploadToken = storage.command({
   name: "IssueUploadToken",
   description:
     "Check that the caller may write the object, and keep a single-use token for a signed upload URL",
   payload: Schema.Struct({
-    caller: Caller,
-    bucket: Schema.String,
-    name: Schema.String,
-    upsert: Schema.Boolean,
+    ...objectWrite,
   }),
   success: Schema.Struct({
     id: Uuid,
@@ -243,10 +251,7 @@ export const PrepareUpload = storage.query({
   description:
     "Before any byte is stored: whether the caller may write the object, and the limit and blob key for its bytes",
   payload: Schema.Struct({
-    caller: Caller,
-    bucket: Schema.String,
-    name: Schema.String,
-    upsert: Schema.Boolean,
+    ...objectWrite,
     mimetype: Schema.String,
     size: Schema.NullOr(Schema.Number).annotate({ description: "Content-Length, when the client sent one" }),
     upload_token: UploadToken,
@@ -262,10 +267,7 @@ export const PutObject = storage.command({
   name: "PutObject",
   description: "Record an object whose bytes are in the blob store, creating it or replacing it",
   payload: Schema.Struct({
-    caller: Caller,
-    bucket: Schema.String,
-    name: Schema.String,
-    upsert: Schema.Boolean,
+    ...objectWrite,
     blob_key: Schema.String,
     size: Schema.Number,
     etag: Schema.String,

@@ -1,6 +1,6 @@
 // The blob store the config names: a folder under data_dir, or an S3-compatible server. The gateway
 // streams bytes to and from it; the storage worker removes what nothing points at any more.
-import { isAbsolute, join, resolve } from "node:path"
+import { resolve } from "node:path"
 import { Effect, Layer, Redacted } from "effect"
 import * as DiskBlobStore from "../platform/blobs/DiskBlobStore.ts"
 import { ConfigError, ReactorConfig } from "../platform/config/Config.ts"
@@ -9,10 +9,7 @@ export const layer = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* ReactorConfig
     const storage = config.storage
-    if (storage.backend === "disk") {
-      const dataDir = config.server.data_dir
-      return DiskBlobStore.layer(join(isAbsolute(dataDir) ? dataDir : resolve(dataDir), "storage"))
-    }
+    if (storage.backend === "disk") return DiskBlobStore.layer(resolve(config.server.data_dir, "storage"))
     if (storage.s3_endpoint === "") {
       return yield* new ConfigError({
         problems: [

@@ -29,6 +29,13 @@ export const bearer = (request: HttpRequest): string | undefined => {
 }
 
 /**
+ * The token a request speaks with: its bearer token, else its apikey (header, or query parameter
+ * as browsers' WebSockets and plain links must send it); "" when it has none.
+ */
+export const callerToken = (request: HttpRequest): string =>
+  bearer(request) ?? request.headers.get("apikey") ?? request.query.get("apikey") ?? ""
+
+/**
  * Bus options for a command from this request. A client's Idempotency-Key makes its retry safe;
  * without one the bus makes a key, and knows the command is new.
  */

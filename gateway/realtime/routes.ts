@@ -4,7 +4,7 @@ import { Effect } from "effect"
 import { ValidationFailed } from "../../contracts/errors.ts"
 import type { Claims, InvalidJwt } from "../../platform/jwt/Jwt.ts"
 import { BadJson, BadJwt } from "../http/GatewayError.ts"
-import { bearer, type HttpRequest } from "../http/HttpRequest.ts"
+import { callerToken, type HttpRequest } from "../http/HttpRequest.ts"
 import { empty } from "../http/HttpResponse.ts"
 import { type Route, route } from "../Route.ts"
 import type { BroadcastMessage, TopicAuthorizer } from "./Gateway.ts"
@@ -19,7 +19,7 @@ export const broadcastRoutes = (options: BroadcastRoutesOptions): ReadonlyArray<
   /** The caller: its bearer token, or the apikey (already checked by the server) without one. */
   const claimsOf = (request: HttpRequest) =>
     options
-      .verifyJwt(bearer(request) ?? request.headers.get("apikey") ?? request.query.get("apikey") ?? "")
+      .verifyJwt(callerToken(request))
       .pipe(Effect.mapError((e) => new BadJwt({ status: 401, message: `invalid JWT: ${e.reason}` })))
 
   const mayWrite = (claims: Claims, subTopic: string) =>

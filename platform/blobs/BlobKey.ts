@@ -11,7 +11,7 @@ export const isBlobKey = (key: string): boolean =>
   keyPattern.test(key) && !key.includes("//") && !key.endsWith("/")
 
 /** "" or the start of a key: may end with "/". */
-export const isBlobPrefix = (prefix: string): boolean =>
+const isBlobPrefix = (prefix: string): boolean =>
   prefix === "" || (keyPattern.test(prefix) && !prefix.includes("//"))
 
 const refuse = (what: string, value: unknown) =>

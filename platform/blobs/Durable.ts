@@ -39,7 +39,7 @@ export const makeDirs = async (dir: string): Promise<void> => {
 const missingCodes = new Set(["ENOENT", "ENOTDIR", "EISDIR"])
 
 /** A file that is not there (or is a directory where a file was expected). */
-export const isMissing = (error: unknown): boolean =>
+const isMissing = (error: unknown): boolean =>
   missingCodes.has((error as { code?: unknown } | null)?.code as string)
 
 /** For `.catch`: undefined when the file is missing, the error otherwise. */

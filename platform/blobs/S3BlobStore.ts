@@ -48,7 +48,7 @@ export interface S3BlobStoreOptions {
 const mib = 1024 * 1024
 const tempPrefix = ".tmp/"
 /** S3's most for one CopyObject, which large puts and copy end with. */
-export const maxBlobSize = 5 * 1024 * mib
+const maxBlobSize = 5 * 1024 * mib
 
 const codeOf = (error: unknown) => (error as { code?: unknown } | null)?.code
 const isNotFound = (error: unknown) => codeOf(error) === "NoSuchKey" || codeOf(error) === "NotFound"

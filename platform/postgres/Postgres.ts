@@ -2,7 +2,7 @@
 import { Cause, Context, Data, Effect, Layer, type Scope } from "effect"
 import pg from "pg"
 import { ReactorConfig } from "../config/Config.ts"
-import { type Settings, settingsStatement } from "./SettingsQuery.ts"
+import { type Settings, settingsQuery } from "./SettingsQuery.ts"
 import * as SharedConnections from "./SharedConnections.ts"
 
 /** A Postgres error: `code` is its SQLSTATE, `constraint` the constraint it broke, when it says. */
@@ -91,7 +91,7 @@ const queryOn =
 
 /** Sets `settings` for the rest of the transaction `tx` is in; sent, not waited for. */
 export const setLocals = (tx: Tx, settings: Settings): Effect.Effect<void, PgError> =>
-  tx.send({ ...settingsStatement(settings.length), values: settings.flat() })
+  tx.send(settingsQuery(settings))
 
 /** The settings AutocommitOptions ask for, as SettingsQuery sets them. */
 const settingsOf = (options: AutocommitOptions): Settings => [

@@ -32,7 +32,7 @@ const isParsed = (connection: Connection, name: string) =>
   connection.parsedStatements[name] !== undefined || connection.submittedNamedStatements[name] !== undefined
 
 /** `select set_config($1, $2, true), …` for `count` settings, prepared once per connection. */
-export const settingsStatement = (count: number) => {
+const settingsStatement = (count: number) => {
   let statement = settingsStatements[count]
   if (statement === undefined) {
     statement = {
@@ -45,9 +45,15 @@ export const settingsStatement = (count: number) => {
 }
 const settingsStatements: Array<{ readonly name: string; readonly text: string }> = []
 
+/** The statement that sets `settings` for the rest of a transaction, with its values. */
+export const settingsQuery = (settings: Settings) => ({
+  ...settingsStatement(settings.length),
+  values: settings.flat(),
+})
+
 export type Settings = ReadonlyArray<readonly [name: string, value: string]>
 
-export class SettingsQuery extends Base {
+class SettingsQuery extends Base {
   /** Results of the settings statement still to come, which are not the caller's. */
   private pending = 1
   private readonly settings: { readonly name: string; readonly text: string; readonly values: Array<string> }
@@ -55,7 +61,7 @@ export class SettingsQuery extends Base {
 
   constructor(config: pg.QueryConfig & { readonly name: string }, settings: Settings) {
     super(config)
-    this.settings = { ...settingsStatement(settings.length), values: settings.flat() }
+    this.settings = settingsQuery(settings)
   }
 
   /** pg sends a statement without parameters as a simple query, which cannot share a Sync. */

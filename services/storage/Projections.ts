@@ -18,7 +18,7 @@ const touched = (effect: Effect.Effect<{ readonly rowCount: number | null }, PgE
   Effect.map(effect, (r) => r.rowCount ?? 0)
 
 /** The metadata column as the Storage API renders it. */
-export const objectMetadata = (e: PayloadOf<typeof Storage.ObjectPut>) => ({
+const objectMetadata = (e: PayloadOf<typeof Storage.ObjectPut>) => ({
   eTag: `"${e.etag}"`,
   size: e.size,
   mimetype: e.mimetype,

@@ -1,5 +1,5 @@
-// What names, types and sizes Storage accepts: pure rules, checked by the worker before anything
-// is written and by the gateway before any byte is stored.
+// What names, types and sizes Storage accepts: pure rules, which the worker checks before
+// anything is written (an upload's before any byte is stored, in PrepareUpload).
 import { randomUUID } from "node:crypto"
 
 /** As Supabase: letters, digits and a few punctuation marks, up to 100 characters. */
@@ -15,13 +15,7 @@ export const isObjectName = (name: string) => {
   if (name.length === 0 || Buffer.byteLength(name) > 1024) return false
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
   if (/[\u0000-\u001f\u007f]/.test(name)) return false
-  return (
-    name
-      .split("/")
-      .every(
-        (segment, i, all) => (segment !== "" || i === all.length - 1) && segment !== "." && segment !== "..",
-      ) && !name.endsWith("/")
-  )
+  return name.split("/").every((segment) => segment !== "" && segment !== "." && segment !== "..")
 }
 
 /** `image/*` allows every image type; matching ignores parameters such as `;charset=utf-8`. */

@@ -6,7 +6,7 @@ import { Bus } from "../../../bus/Bus.ts"
 import * as Data from "../../../contracts/data.ts"
 import { isApiRole } from "../../../contracts/shared.ts"
 import { claimsText } from "../../http/claimsText.ts"
-import { bearer, commandOptions, type HttpRequest } from "../../http/HttpRequest.ts"
+import { callerToken, commandOptions, type HttpRequest } from "../../http/HttpRequest.ts"
 import type { HttpResponse } from "../../http/HttpResponse.ts"
 import { type Method, type Route, route } from "../../Route.ts"
 import { AuthGateway } from "../auth/AuthGateway.ts"
@@ -20,7 +20,7 @@ const caller = (request: HttpRequest) =>
   Effect.gen(function* () {
     // The server's verifier, and its cache: the apikey checked at the door is not checked again.
     const { verify } = yield* AuthGateway
-    const token = bearer(request) ?? request.headers.get("apikey") ?? request.query.get("apikey") ?? ""
+    const token = callerToken(request)
     const claims = yield* verify(token).pipe(
       Effect.mapError((e) =>
         /expired/i.test(e.reason)

@@ -4,14 +4,14 @@ import { Effect } from "effect"
 import { isApiRole } from "../../../contracts/shared.ts"
 import { type Caller, errors } from "../../../contracts/storage.ts"
 import { claimsText } from "../../http/claimsText.ts"
-import { bearer, type HttpRequest } from "../../http/HttpRequest.ts"
+import { callerToken, type HttpRequest } from "../../http/HttpRequest.ts"
 import { AuthGateway } from "../auth/AuthGateway.ts"
 
 export const callerOf = (request: HttpRequest) =>
   Effect.gen(function* () {
     const { verify } = yield* AuthGateway
-    const token = bearer(request) ?? request.headers.get("apikey") ?? request.query.get("apikey")
-    if (token === undefined || token === null || token === "") {
+    const token = callerToken(request)
+    if (token === "") {
       return yield* Effect.fail(errors.invalidJwt("headers must have required property 'authorization'"))
     }
     const claims = yield* verify(token).pipe(Effect.mapError((e) => errors.invalidJwt(e.reason)))

@@ -150,19 +150,13 @@ export const EmptyBucket = (garbage: Garbage) =>
 export const GetBucket = Effect.gen(function* () {
   const postgres = yield* Postgres
   return handler(Storage.GetBucket, (payload) =>
-    postgres
-      .autocommit(callerSettings(payload.caller))
-      .query<BucketRow & Record<string, unknown>>({
-        name: "storage.get-bucket",
-        text: `${bucketSelect} where id = $1`,
-        values: [payload.id],
-      })
-      .pipe(
-        Effect.orDie,
-        Effect.flatMap((r) =>
-          r.rows[0] === undefined ? Effect.fail(errors.noSuchBucket()) : Effect.succeed(toBucket(r.rows[0])),
-        ),
+    // The caller's settings decide: a bucket its policies hide is no bucket.
+    findBucket(postgres.autocommit(callerSettings(payload.caller)), payload.id).pipe(
+      Effect.orDie,
+      Effect.flatMap((row) =>
+        row === undefined ? Effect.fail(errors.noSuchBucket()) : Effect.succeed(toBucket(row)),
       ),
+    ),
   )
 })
 

@@ -87,7 +87,7 @@ export interface BucketRow {
 const bucketColumns =
   "id, name, owner_id, public, file_size_limit, allowed_mime_types, created_at, updated_at"
 
-/** The bucket as the worker sees it, whatever the caller may see. */
+/** The bucket as `tx` sees it: the worker's (any bucket), or a caller's (its policies decide). */
 export const findBucket = (tx: Tx, id: string) =>
   tx
     .query<BucketRow & Record<string, unknown>>({
