@@ -32,7 +32,7 @@ export const Bucket = Schema.Struct({
 export type Bucket = typeof Bucket.Type
 
 export const ObjectMetadata = Schema.Struct({
-  eTag: Schema.String.annotate({ description: 'The md5 of the bytes, quoted: "…"' }),
+  eTag: Schema.String.annotate({ description: 'The blob store\'s ETag for these bytes, quoted: "…"' }),
   size: Schema.Number,
   mimetype: Schema.String,
   cacheControl: Schema.String,

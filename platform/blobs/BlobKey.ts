@@ -1,7 +1,6 @@
 // What adapters accept as keys, prefixes, ranges and limits. Reactor makes keys itself
 // (`7f/3a/<uuid>`), so anything else is a bug upstream: it dies here, before it can name a path
-// outside the store. Keys have no dots at all, hence no `..`, and the disk adapter's `.md5`
-// sidecars cannot collide with a key.
+// outside the store. Keys have no dots at all, hence no `..`.
 import { Effect } from "effect"
 import type { ByteRange } from "./BlobStore.ts"
 

@@ -6,7 +6,10 @@ import { Context, Data, type Effect, type Stream } from "effect"
 export interface BlobInfo {
   /** Bytes in the blob. */
   readonly size: number
-  /** Hex MD5 of the bytes, unquoted; an MD5 even where the store's own ETag is not (S3 multipart). */
+  /**
+   * The store's validator for these bytes, unquoted: put and stat answer the same one, and it is
+   * different once other bytes are put over the key. S3's own ETag; on disk, a digest of the file's identity.
+   */
   readonly etag: string
   /** When the blob was last written. S3 keeps whole seconds; put may report the local clock. */
   readonly modified: Date

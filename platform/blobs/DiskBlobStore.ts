@@ -1,22 +1,9 @@
 // Blobs as plain files under `root/blobs/<key>`, written to `root/tmp/<uuid>.part`, synced, and
-// renamed into place: a reader opens the old file or the new one, never part of one. Beside each
-// blob, `<key>.md5` caches its MD5 for stat. Blob and sidecar cannot be replaced in one step, so the
-// sidecar names the file it describes (size, mtime, inode) and is trusted only while that file is
-// the one in place; otherwise stat hashes the file again. Both directories must be on one filesystem.
+// renamed into place: a reader opens the old file or the new one, never part of one. Both
+// directories must be on one filesystem.
 import { createHash, randomUUID } from "node:crypto"
 import type { BigIntStats } from "node:fs"
-import {
-  lstat,
-  mkdir,
-  open,
-  opendir,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  unlink,
-  writeFile,
-} from "node:fs/promises"
+import { lstat, mkdir, open, opendir, readdir, rename, rm, unlink } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import type { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
@@ -41,11 +28,21 @@ const storeError = (what: string, cause: unknown) =>
 const attempt = <A>(what: string, run: (signal: AbortSignal) => Promise<A>) =>
   Effect.tryPromise({ try: run, catch: (cause) => storeError(what, cause) })
 
-const identity = (file: BigIntStats) => `${file.size} ${file.mtimeNs} ${file.ino}`
-const sidecarOf = (path: string) => `${path}.md5`
-const infoOf = (file: BigIntStats, md5: string): BlobInfo => ({
+/**
+ * The ETag of the file now at `key`: a digest of the key and the file's identity (size, mtime in
+ * nanoseconds, inode), as web servers make theirs. Every put and copy lands a new file (a rename
+ * brings a new inode), so the ETag changes with the bytes, and stat answers it without reading them:
+ * an MD5 of each upload would cost more CPU than receiving it.
+ */
+const etagOf = (key: string, file: BigIntStats) =>
+  createHash("sha256")
+    .update(`${key}\u0000${file.size} ${file.mtimeNs} ${file.ino}`)
+    .digest("hex")
+    .slice(0, 32)
+
+const infoOf = (key: string, file: BigIntStats): BlobInfo => ({
   size: Number(file.size),
-  etag: md5,
+  etag: etagOf(key, file),
   modified: file.mtime,
 })
 
@@ -53,25 +50,6 @@ export const make = (root: string): BlobStoreShape => {
   const blobs = join(root, "blobs")
   const tmp = join(root, "tmp")
   const pathOf = (key: string) => join(blobs, key)
-  const tempPath = (kind = "") => join(tmp, `${randomUUID()}${kind}.part`)
-
-  /** Best effort: a sidecar that does not land only costs a later stat a re-hash. */
-  const writeSidecar = async (path: string, md5: string, file: BigIntStats) => {
-    const temp = tempPath(".md5")
-    try {
-      await writeFile(temp, `${md5} ${identity(file)}\n`, { flag: "wx" })
-      await rename(temp, sidecarOf(path))
-    } catch {
-      await rm(temp, { force: true }).catch(() => undefined)
-    }
-  }
-
-  const cachedMd5 = async (path: string, file: BigIntStats) => {
-    const [md5, ...described] = (await readFile(sidecarOf(path), "utf8").catch(() => "")).trim().split(" ")
-    return md5 !== undefined && /^[0-9a-f]{32}$/.test(md5) && described.join(" ") === identity(file)
-      ? md5
-      : undefined
-  }
 
   const write = async (
     key: string,
@@ -80,7 +58,7 @@ export const make = (root: string): BlobStoreShape => {
     signal: AbortSignal,
   ) => {
     await mkdir(tmp, { recursive: true })
-    const temp = tempPath()
+    const temp = join(tmp, `${randomUUID()}.part`)
     try {
       const meter = new Meter(limit)
       // Made before the pipeline starts, so the `finally` below never runs ahead of its creation.
@@ -88,14 +66,13 @@ export const make = (root: string): BlobStoreShape => {
       // Several MiB may wait for the disk, so writes leave as large writev calls while more arrives.
       await pipeline(body, meter, handle.createWriteStream({ highWaterMark: 4 * 1024 * 1024 }), { signal })
       const file = await syncFile(temp)
-      const md5 = meter.md5()
       signal.throwIfAborted()
       const path = pathOf(key)
       await makeDirs(dirname(path))
       await rename(temp, path)
-      await writeSidecar(path, md5, file)
       await syncDir(dirname(path))
-      return infoOf(file, md5)
+      // A rename keeps the inode, size and mtime: these are the stats of the file in place.
+      return infoOf(key, file)
     } finally {
       await rm(temp, { force: true }).catch(() => undefined)
     }
@@ -140,32 +117,15 @@ export const make = (root: string): BlobStoreShape => {
       ),
     )
 
-  const hash = async (path: string): Promise<BlobInfo | undefined> => {
-    const handle = await open(path, "r").catch(orMissing)
-    if (handle === undefined) return undefined
-    try {
-      const file = await handle.stat({ bigint: true })
-      const md5 = createHash("md5")
-      for await (const chunk of handle.createReadStream({ autoClose: false, start: 0 })) md5.update(chunk)
-      const hex = md5.digest("hex")
-      await writeSidecar(path, hex, file)
-      return infoOf(file, hex)
-    } finally {
-      await handle.close()
-    }
-  }
-
-  const statOf = async (path: string): Promise<BlobInfo | undefined> => {
-    const file = await lstat(path, { bigint: true }).catch(orMissing)
-    if (file === undefined || !file.isFile()) return undefined
-    const md5 = await cachedMd5(path, file)
-    return md5 === undefined ? hash(path) : infoOf(file, md5)
+  const statOf = async (key: string): Promise<BlobInfo | undefined> => {
+    const file = await lstat(pathOf(key), { bigint: true }).catch(orMissing)
+    return file === undefined || !file.isFile() ? undefined : infoOf(key, file)
   }
 
   const stat: BlobStoreShape["stat"] = (key) =>
-    checkKeys(key).pipe(Effect.andThen(attempt(`stat ${key}`, () => statOf(pathOf(key)))))
+    checkKeys(key).pipe(Effect.andThen(attempt(`stat ${key}`, () => statOf(key))))
 
-  // A copy is a put of the source's bytes: the same atomic, synced write, and a fresh MD5.
+  // A copy is a put of the source's bytes: the same atomic, synced write, and a new file.
   const copy: BlobStoreShape["copy"] = (from, to) =>
     checkKeys(from, to).pipe(
       Effect.andThen(
@@ -182,16 +142,7 @@ export const make = (root: string): BlobStoreShape => {
 
   const remove: BlobStoreShape["remove"] = (keys) =>
     checkKeys(...keys).pipe(
-      Effect.andThen(
-        attempt("remove", () =>
-          Promise.all(
-            keys.map(async (key) => {
-              await unlinkIfPresent(sidecarOf(pathOf(key)))
-              await unlinkIfPresent(pathOf(key))
-            }),
-          ),
-        ),
-      ),
+      Effect.andThen(attempt("remove", () => Promise.all(keys.map((key) => unlinkIfPresent(pathOf(key)))))),
       Effect.asVoid,
     )
 

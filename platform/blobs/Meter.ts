@@ -1,6 +1,5 @@
-// A pass-through stage of a put's pipeline: counts and hashes the bytes as they flow, and fails
-// the pipeline on the first byte over the limit, so an oversized body is never read to its end.
-import { createHash } from "node:crypto"
+// A pass-through stage of a put's pipeline: counts the bytes as they flow, and fails the pipeline
+// on the first byte over the limit, so an oversized body is never read to its end.
 import { Transform, type TransformCallback } from "node:stream"
 
 export class OverLimit extends Error {
@@ -11,21 +10,15 @@ export class OverLimit extends Error {
 
 export class Meter extends Transform {
   size = 0
-  private readonly hash = createHash("md5")
 
   constructor(private readonly limit: number) {
-    super()
+    // As large a buffer as the sinks behind it, so the meter never turns one chunk into a wait.
+    super({ highWaterMark: 4 * 1024 * 1024 })
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
     this.size += chunk.length
     if (this.size > this.limit) return callback(new OverLimit(this.limit))
-    this.hash.update(chunk)
     callback(null, chunk)
-  }
-
-  /** Hex MD5 of everything that passed; call once, after the pipeline finished. */
-  md5(): string {
-    return this.hash.digest("hex")
   }
 }

@@ -1,20 +1,11 @@
 // Blobs as objects in one S3 bucket (AWS, MinIO, R2, s3rver…), through the minio client. S3 makes
-// an object visible only once its PUT or multipart upload completes. The object's own ETag is no
-// MD5 after a multipart upload, so every object carries its MD5 as `x-amz-meta-md5`; and since that
-// must be set when the object is created, a blob larger than one part is uploaded to `.tmp/<uuid>`
-// (never a key: keys start with [a-z0-9]) and copied into place server-side with its MD5.
-import { createHash, randomUUID } from "node:crypto"
+// an object visible only once its PUT or multipart upload completes, so a blob is uploaded straight
+// to its key; its ETag is the one S3 gives it, as Supabase Storage serves on S3.
 import { PassThrough, Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import { Effect, Layer, Stream } from "effect"
-import {
-  type BucketItem,
-  type BucketItemStat,
-  Client,
-  CopyDestinationOptions,
-  CopySourceOptions,
-} from "minio"
-import { checkAmount, checkKeys, checkPrefix, checkRange } from "./BlobKey.ts"
+import { type BucketItem, Client, CopyDestinationOptions, CopySourceOptions } from "minio"
+import { checkAmount, checkKeys, checkPrefix, checkRange, isBlobKey } from "./BlobKey.ts"
 import {
   type BlobEntry,
   type BlobInfo,
@@ -46,9 +37,13 @@ export interface S3BlobStoreOptions {
 }
 
 const mib = 1024 * 1024
-const tempPrefix = ".tmp/"
-/** S3's most for one CopyObject, which large puts and copy end with. */
+/** S3's most for one CopyObject, which copy is; puts are held to it too, so every blob can be copied. */
 const maxBlobSize = 5 * 1024 * mib
+/**
+ * Parts of one upload on their way to S3 at once, while the next fills: receiving and sending
+ * overlap, and a put holds at most this many parts plus one in memory.
+ */
+const partsInFlight = 2
 
 const codeOf = (error: unknown) => (error as { code?: unknown } | null)?.code
 const isNotFound = (error: unknown) => codeOf(error) === "NoSuchKey" || codeOf(error) === "NotFound"
@@ -56,7 +51,8 @@ const orNotFound = (error: unknown): undefined => {
   if (isNotFound(error)) return undefined
   throw error
 }
-const isMd5 = (value: unknown): value is string => typeof value === "string" && /^[0-9a-f]{32}$/.test(value)
+/** ETags arrive quoted from some calls and not others; BlobInfo holds them bare. */
+const unquoted = (etag: string) => etag.replace(/^"|"$/g, "")
 
 const storeError = (what: string, cause: unknown) =>
   new BlobStoreError({ message: `S3 blob store: ${what}: ${(cause as Error)?.message ?? cause}`, cause })
@@ -137,61 +133,47 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
     if (failures.length > 0) throw new Error(`not removed: ${JSON.stringify(failures.slice(0, 5))}`)
   }
 
-  /** Server-side copy that sets the MD5 (and type) on the new object; answers its Last-Modified. */
-  const copyObject = async (from: string, to: string, md5: string, contentType: string, etag?: string) => {
-    const result = await client.copyObject(
-      new CopySourceOptions({
-        Bucket: bucket,
-        Object: from,
-        ...(etag === undefined ? {} : { MatchETag: etag }),
-      }),
-      new CopyDestinationOptions({
-        Bucket: bucket,
-        Object: to,
-        MetadataDirective: "REPLACE",
-        UserMetadata: { md5 },
-        Headers: { "Content-Type": contentType },
-      }),
-    )
-    return new Date("LastModified" in result ? result.LastModified : result.lastModified)
-  }
-
-  /** A multipart upload to a temporary key: invisible until `commit` copies it into place. */
-  const beginMultipart = async () => {
-    const temp = `${tempPrefix}${randomUUID()}`
-    const uploadId = await client.initiateNewMultipartUpload(bucket, temp, {})
+  /** A multipart upload to `key`, which S3 shows only once `complete` succeeds. */
+  const beginMultipart = async (key: string, contentType: string) => {
+    const uploadId = await client.initiateNewMultipartUpload(bucket, key, { "Content-Type": contentType })
     const parts: Array<{ part: number; etag: string }> = []
-    let completed = false
+    const sending: Array<Promise<void>> = []
+    const send = async (part: number, bytes: Buffer) => {
+      const { etag } = await client.uploadPart(
+        {
+          bucketName: bucket,
+          objectName: key,
+          uploadID: uploadId,
+          partNumber: part,
+          // No Content-MD5: over plain HTTP the client signs the part's SHA-256 (the server
+          // checks it), and over HTTPS TLS does; one more hash of every byte would only cost.
+          headers: {},
+        },
+        bytes,
+      )
+      parts.push({ part, etag })
+    }
+    let next = 1
     return {
+      /** Starts sending `bytes` as the next part; waits while `partsInFlight` are on their way. */
       add: async (bytes: Buffer) => {
-        const part = parts.length + 1
-        const { etag } = await client.uploadPart(
-          {
-            bucketName: bucket,
-            objectName: temp,
-            uploadID: uploadId,
-            partNumber: part,
-            // No Content-MD5: over plain HTTP the client signs the part's SHA-256 (the server
-            // checks it), and over HTTPS TLS does; one more hash of every byte would only cost.
-            headers: {},
-          },
-          bytes,
-        )
-        parts.push({ part, etag })
+        const sent = send(next++, bytes)
+        // Failures surface through `complete` or the next `add`; none goes unhandled meanwhile.
+        sent.catch(() => undefined)
+        sending.push(sent)
+        if (sending.length >= partsInFlight) await sending.shift()
       },
-      commit: async (key: string, md5: string, contentType: string) => {
-        await client.completeMultipartUpload(bucket, temp, uploadId, parts)
-        completed = true
-        const modified = await copyObject(temp, key, md5, contentType)
-        await client.removeObject(bucket, temp).catch(() => undefined)
-        return modified
+      complete: async () => {
+        await Promise.all(sending.splice(0))
+        parts.sort((x, y) => x.part - y.part)
+        const { etag } = await client.completeMultipartUpload(bucket, key, uploadId, parts)
+        return unquoted(etag)
       },
       /** Best effort: cleanTemporary collects what this misses. */
-      abandon: () =>
-        (completed
-          ? client.removeObject(bucket, temp)
-          : client.abortMultipartUpload(bucket, temp, uploadId)
-        ).catch(() => undefined),
+      abandon: async () => {
+        await Promise.allSettled(sending)
+        await client.abortMultipartUpload(bucket, key, uploadId).catch(() => undefined)
+      },
     }
   }
 
@@ -201,13 +183,15 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
     let part = Buffer.allocUnsafe(Math.min(partSize, 64 * 1024))
     let filled = 0
     let upload: Awaited<ReturnType<typeof beginMultipart>> | undefined
-    // A full part goes out only when more bytes follow, so a blob of one part is one PUT.
+    // A full part goes out only when more bytes follow, so a blob of one part is one PUT. A part
+    // handed to S3 is its own buffer until sent; the next fills a new one.
     const consume = async (source: AsyncIterable<Buffer>) => {
       for await (const chunk of source) {
         for (let offset = 0; offset < chunk.length; ) {
           if (filled === partSize) {
-            upload ??= await beginMultipart()
+            upload ??= await beginMultipart(key, contentType)
             await upload.add(part)
+            part = Buffer.allocUnsafe(partSize)
             filled = 0
           } else if (filled === part.length) {
             const larger = Buffer.allocUnsafe(Math.min(partSize, part.length * 4))
@@ -225,18 +209,16 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
       await pipeline(body, meter, (source: AsyncIterable<Buffer>) => (consuming = consume(source)), {
         signal,
       })
-      const md5 = meter.md5()
       signal.throwIfAborted()
       if (upload === undefined) {
-        await client.putObject(bucket, key, part.subarray(0, filled), filled, {
+        const { etag } = await client.putObject(bucket, key, part.subarray(0, filled), filled, {
           "Content-Type": contentType,
-          "x-amz-meta-md5": md5,
         })
-        return { size: filled, etag: md5, modified: new Date() }
+        return { size: filled, etag: unquoted(etag), modified: new Date() }
       }
       await upload.add(part.subarray(0, filled))
       signal.throwIfAborted()
-      return { size: meter.size, etag: md5, modified: await upload.commit(key, md5, contentType) }
+      return { size: meter.size, etag: await upload.complete(), modified: new Date() }
     } catch (error) {
       // The consumer may still be starting the upload or sending a part: abandon what it ends with.
       await consuming.catch(() => undefined)
@@ -283,19 +265,10 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
       ),
     )
 
-  /** The MD5 put stored; an object written by other means is hashed once, by reading it. */
-  const md5Of = async (key: string, object: BucketItemStat) => {
-    const stored = object.metaData["md5"]
-    if (isMd5(stored)) return stored
-    const md5 = createHash("md5")
-    for await (const chunk of await client.getObject(bucket, key)) md5.update(chunk)
-    return md5.digest("hex")
-  }
-
   const statOf = async (key: string): Promise<BlobInfo | undefined> => {
     const object = await client.statObject(bucket, key).catch(orNotFound)
     if (object === undefined) return undefined
-    return { size: object.size, etag: await md5Of(key, object), modified: object.lastModified }
+    return { size: object.size, etag: unquoted(object.etag), modified: object.lastModified }
   }
 
   const stat: BlobStoreShape["stat"] = (key) =>
@@ -306,11 +279,17 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
     if (source === undefined) return undefined
     if (source.size > maxBlobSize)
       throw new Error(`${from} is over the ${maxBlobSize} bytes one copy may move`)
-    const md5 = await md5Of(from, source)
-    const contentType = String(source.metaData["content-type"] ?? "application/octet-stream")
-    // MatchETag: a source replaced since the stat fails the copy rather than get the wrong MD5.
-    const modified = await copyObject(from, to, md5, contentType, source.etag).catch(orNotFound)
-    return modified === undefined ? undefined : { size: source.size, etag: md5, modified }
+    // MatchETag: a source replaced since the stat fails the copy rather than report the wrong size.
+    const copied = await client
+      .copyObject(
+        new CopySourceOptions({ Bucket: bucket, Object: from, MatchETag: source.etag }),
+        new CopyDestinationOptions({ Bucket: bucket, Object: to }),
+      )
+      .catch(orNotFound)
+    if (copied === undefined) return undefined
+    // A copy keeps the bytes, so S3 keeps the ETag of a single-part object; ask rather than assume.
+    const made = await client.statObject(bucket, to)
+    return { size: made.size, etag: unquoted(made.etag), modified: made.lastModified }
   }
 
   const copy: BlobStoreShape["copy"] = (from, to) =>
@@ -329,7 +308,8 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
   async function* listing(prefix: string): AsyncGenerator<BlobEntry> {
     await ensureBucket()
     for await (const item of objects(prefix)) {
-      if (item.name === undefined || item.name.startsWith(tempPrefix)) continue
+      // Only what this store could have written: nothing else in the bucket is a blob.
+      if (item.name === undefined || !isBlobKey(item.name)) continue
       yield { key: item.name, size: item.size, modified: item.lastModified }
     }
   }
@@ -345,14 +325,14 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
       ),
     )
 
-  /** Multipart uploads under the temporary prefix started before `cutoff`; none where S3 cannot list them. */
+  /** Multipart uploads started before `cutoff` and never completed; none where S3 cannot list them. */
   const staleUploads = async (cutoff: number) => {
     const stale: Array<{ key: string; uploadId: string }> = []
     let keyMarker = ""
     let uploadIdMarker = ""
     for (;;) {
       const page = await client
-        .listIncompleteUploadsQuery(bucket, tempPrefix, keyMarker, uploadIdMarker, "")
+        .listIncompleteUploadsQuery(bucket, "", keyMarker, uploadIdMarker, "")
         .catch((error) => {
           // s3rver (and some other S3 imitations) cannot list uploads.
           if (codeOf(error) === "NotImplemented") return undefined
@@ -367,16 +347,9 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
   }
 
   const clean = async (olderThanMs: number) => {
-    const cutoff = Date.now() - olderThanMs
-    const uploads = await staleUploads(cutoff)
+    const uploads = await staleUploads(Date.now() - olderThanMs)
     for (const { key, uploadId } of uploads) await client.abortMultipartUpload(bucket, key, uploadId)
-    // Uploads that completed but were never copied into place (the process died in between).
-    const leftovers: Array<string> = []
-    for await (const item of objects(tempPrefix)) {
-      if (item.name !== undefined && item.lastModified.getTime() < cutoff) leftovers.push(item.name)
-    }
-    await removeObjects(leftovers)
-    return uploads.length + leftovers.length
+    return uploads.length
   }
 
   const cleanTemporary: BlobStoreShape["cleanTemporary"] = (olderThanMs) =>
