@@ -4,6 +4,8 @@
 import { Readable } from "node:stream"
 import type { HttpResponse as UwsResponse } from "@trufflesuite/uws-js-unofficial"
 
+const slabSize = 1024 * 1024
+
 export class UploadBody {
   readonly stream: Readable
   /** Every byte has arrived. */
@@ -13,8 +15,9 @@ export class UploadBody {
 
   constructor(private readonly res: UwsResponse) {
     this.stream = new Readable({
-      // Up to 1 MiB waits for the route before the socket pauses: fewer pauses, larger writes.
-      highWaterMark: 1024 * 1024,
+      // Up to 4 MiB (four slabs) waits for the route before the socket pauses: fewer pauses,
+      // larger writes.
+      highWaterMark: 4 * slabSize,
       read: () => this.resume(),
     })
     // The route may not read it yet (it asks the worker first): a client that goes away then
@@ -46,11 +49,37 @@ export class UploadBody {
     this.res.resume()
   }
 
+  /**
+   * Where chunks gather until a slab's worth is pushed: uWS hands over tens of KB at a time, and
+   * a copy of each as its own Buffer costs the garbage collector and every stage downstream (meter,
+   * file writes) one trip per chunk.
+   */
+  private slab: Buffer | undefined
+  private filled = 0
+
   private take(chunk: ArrayBuffer, isLast: boolean) {
     if (this.aborted || this.stream.destroyed) return
-    // The chunk's memory belongs to uWS after this callback: copy it.
-    const more = this.stream.push(Buffer.from(new Uint8Array(chunk)))
+    // The chunk's memory belongs to uWS after this callback: copy it, into the slab.
+    const bytes = new Uint8Array(chunk)
+    let more = true
+    for (let offset = 0; offset < bytes.length; ) {
+      if (this.slab === undefined) {
+        // A body that arrives whole (most small uploads) is pushed as one copy of itself.
+        if (isLast && offset === 0) {
+          more = this.stream.push(Buffer.from(bytes))
+          break
+        }
+        this.slab = Buffer.allocUnsafe(slabSize)
+        this.filled = 0
+      }
+      const copied = Math.min(bytes.length - offset, slabSize - this.filled)
+      this.slab.set(bytes.subarray(offset, offset + copied), this.filled)
+      this.filled += copied
+      offset += copied
+      if (this.filled === slabSize) more = this.flush()
+    }
     if (isLast) {
+      this.flush()
       this.ended = true
       // uWS hands over what it had read even while paused: the last chunk may come so, and the
       // socket must run again for the next request on this connection.
@@ -60,5 +89,13 @@ export class UploadBody {
       this.paused = true
       this.res.pause()
     }
+  }
+
+  /** Pushes what the slab holds; answers whether the stream wants more. */
+  private flush(): boolean {
+    const slab = this.slab
+    if (slab === undefined) return true
+    this.slab = undefined
+    return this.stream.push(this.filled === slab.length ? slab : slab.subarray(0, this.filled))
   }
 }
