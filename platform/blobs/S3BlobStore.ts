@@ -133,8 +133,11 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
     if (failures.length > 0) throw new Error(`not removed: ${JSON.stringify(failures.slice(0, 5))}`)
   }
 
-  /** A multipart upload to `key`, which S3 shows only once `complete` succeeds. */
-  const beginMultipart = async (key: string, contentType: string) => {
+  /**
+   * A multipart upload to `key`, which S3 shows only once `complete` succeeds. Each part's buffer
+   * goes to `sent` once S3 has it, for the next part to fill.
+   */
+  const beginMultipart = async (key: string, contentType: string, sent: (bytes: Buffer) => void) => {
     const uploadId = await client.initiateNewMultipartUpload(bucket, key, { "Content-Type": contentType })
     const parts: Array<{ part: number; etag: string }> = []
     const sending: Array<Promise<void>> = []
@@ -152,6 +155,7 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
         bytes,
       )
       parts.push({ part, etag })
+      sent(bytes)
     }
     let next = 1
     return {
@@ -180,18 +184,20 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
   const write = async (key: string, body: Body, limit: number, contentType: string, signal: AbortSignal) => {
     const meter = new Meter(limit)
     // Grows up to one part, so a small blob does not take a part's worth of memory.
-    let part = Buffer.allocUnsafe(Math.min(partSize, 64 * 1024))
+    let part: Buffer = Buffer.allocUnsafe(Math.min(partSize, 64 * 1024))
     let filled = 0
     let upload: Awaited<ReturnType<typeof beginMultipart>> | undefined
+    // Buffers of sent parts, filled again: a put allocates at most partsInFlight + 1 of them.
+    const spare: Array<Buffer> = []
     // A full part goes out only when more bytes follow, so a blob of one part is one PUT. A part
     // handed to S3 is its own buffer until sent; the next fills a new one.
     const consume = async (source: AsyncIterable<Buffer>) => {
       for await (const chunk of source) {
         for (let offset = 0; offset < chunk.length; ) {
           if (filled === partSize) {
-            upload ??= await beginMultipart(key, contentType)
+            upload ??= await beginMultipart(key, contentType, (sent) => spare.push(sent))
             await upload.add(part)
-            part = Buffer.allocUnsafe(partSize)
+            part = spare.pop() ?? Buffer.allocUnsafe(partSize)
             filled = 0
           } else if (filled === part.length) {
             const larger = Buffer.allocUnsafe(Math.min(partSize, part.length * 4))
