@@ -9,6 +9,7 @@ import { createInterface } from "node:readline"
 import pg from "pg"
 import { packageRoot } from "../platform/paths.ts"
 import { freePort } from "../platform/postgres/Embedded.ts"
+import { pace } from "./realtime/pace.ts"
 import { type Child, dist, type Row, startNode } from "./support.ts"
 
 export const realtimeMigrations = join(packageRoot, "bench", "fixtures", "realtime")
@@ -127,15 +128,13 @@ export const realtimeFanOut = async (options: RealtimeBenchOptions) => {
   log(`  reactor subscribers: ${JSON.stringify(clients.ready)}`)
   const writer = new pg.Client(options.databaseUrl)
   await writer.connect()
-  let timer: NodeJS.Timeout | undefined
+  let stop = () => {}
   let n = 0
   let writing = Promise.resolve()
   const setRate = (rate: number) => {
-    clearInterval(timer)
-    if (rate === 0) return
-    const perTick = rate / 100
-    timer = setInterval(() => {
-      const teams = Array.from({ length: perTick }, () => n++ % options.teams)
+    stop()
+    stop = pace(rate, (due) => {
+      const teams = Array.from({ length: due }, () => n++ % options.teams)
       // One statement per tick, its rows committed together; sent_at is stamped just before.
       writing = writing.then(() =>
         writer
@@ -145,7 +144,7 @@ export const realtimeFanOut = async (options: RealtimeBenchOptions) => {
           )
           .then(() => undefined),
       )
-    }, 10)
+    })
   }
   const ours = await ramp("Reactor", options, setRate, clients.measure)
   clients.stop()

@@ -3,6 +3,7 @@
 // second, spread over the teams, each stamped with `sent_at` as the Reactor workload's rows are.
 import { createInterface } from "node:readline"
 import { loadUws } from "../../gateway/uws.ts"
+import { pace } from "../realtime/pace.ts"
 
 const port = Number(process.argv[2])
 const uws = loadUws(false)
@@ -20,22 +21,21 @@ app.ws<{ team: string }>("/*", {
     ws.subscribe(`team-${ws.getUserData().team}`)
   },
 })
-let timer: NodeJS.Timeout | undefined
+let stop = () => {}
 let n = 0
 createInterface({ input: process.stdin }).on("line", (line) => {
   const [command, rate, teams] = line.split(" ")
   if (command !== "rate") return
-  clearInterval(timer)
-  const perTick = Number(rate) / 100
-  timer = setInterval(() => {
-    for (let i = 0; i < perTick; i++, n++) {
+  stop()
+  stop = pace(Number(rate), (due) => {
+    for (let i = 0; i < due; i++, n++) {
       const team = n % Number(teams)
       app.publish(
         `team-${team}`,
         `{"event":"postgres_changes","topic":"realtime:team-${team}","payload":{"ids":[1],"data":{"schema":"public","table":"team_items","type":"INSERT","record":{"id":${n},"team_id":${team},"note":"x","sent_at":${Date.now()}}}},"ref":null}`,
       )
     }
-  }, 10)
+  })
 })
 app.listen("127.0.0.1", port, (socket) => {
   if (socket) process.stdout.write("listening\n")

@@ -5,8 +5,8 @@
 import { randomUUID } from "node:crypto"
 import { createInterface } from "node:readline"
 import { Effect } from "effect"
-import WebSocket from "ws"
 import { sign } from "../../platform/jwt/Jwt.ts"
+import { openLeanSocket } from "./LeanSocket.ts"
 
 const [url = "", countText, teamsText, mode] = process.argv.slice(2)
 const count = Number(countText)
@@ -60,42 +60,32 @@ const onMessage = (data: Buffer) => {
 
 const open = async (i: number) => {
   const token = mode === "raw" ? "" : await tokenOf(i)
-  return new Promise<void>((resolve, reject) => {
-    const team = i % teams
-    const socket = new WebSocket(mode === "raw" ? `${url}?team=${team}` : url, {
-      perMessageDeflate: false,
-      skipUTF8Validation: true,
-    })
-    socket.on("message", onMessage as (data: WebSocket.RawData) => void)
-    socket.on("error", reject)
-    socket.on("open", () => {
-      if (mode === "raw") joined++
-      else
-        socket.send(
-          JSON.stringify({
-            topic: `realtime:team-${team}`,
-            event: "phx_join",
-            ref: "1",
-            join_ref: "1",
-            payload: {
-              config: {
-                broadcast: { self: false, ack: false },
-                presence: { key: "", enabled: false },
-                postgres_changes: [{ event: "INSERT", schema: "public", table: "team_items" }],
-                private: false,
-              },
-              access_token: token,
-            },
-          }),
-        )
-      // Phoenix's heartbeat, so an idle socket is not closed during a long run.
-      setInterval(
-        () => socket.send(JSON.stringify({ topic: "phoenix", event: "heartbeat", payload: {}, ref: "h" })),
-        25_000,
-      ).unref()
-      resolve()
-    })
-  })
+  const team = i % teams
+  const socket = await openLeanSocket(mode === "raw" ? `${url}?team=${team}` : url, onMessage)
+  if (mode === "raw") joined++
+  else
+    socket.send(
+      JSON.stringify({
+        topic: `realtime:team-${team}`,
+        event: "phx_join",
+        ref: "1",
+        join_ref: "1",
+        payload: {
+          config: {
+            broadcast: { self: false, ack: false },
+            presence: { key: "", enabled: false },
+            postgres_changes: [{ event: "INSERT", schema: "public", table: "team_items" }],
+            private: false,
+          },
+          access_token: token,
+        },
+      }),
+    )
+  // Phoenix's heartbeat, so an idle socket is not closed during a long run.
+  setInterval(
+    () => socket.send(JSON.stringify({ topic: "phoenix", event: "heartbeat", payload: {}, ref: "h" })),
+    25_000,
+  ).unref()
 }
 
 const main = async () => {
