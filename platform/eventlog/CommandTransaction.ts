@@ -37,6 +37,11 @@ export interface CommandOptions<C extends Command> {
   /** Attempts when another transaction appended to the same stream first (default 8). */
   readonly attempts?: number
   readonly sealer?: Sealer
+  /**
+   * Turns a reply its handler kept in a form of its own (an `outcome` it wrote to the command log
+   * itself) into the reply; undefined for the outcomes `transact` keeps.
+   */
+  readonly revive?: (stored: StoredReply) => Effect.Effect<SuccessOf<C>, ErrorOf<C>> | undefined
 }
 
 /** A second transaction with the same key committed first; the retry will find its reply. */
@@ -44,7 +49,7 @@ class DuplicateKey extends Data.TaggedError("DuplicateKey")<{}> {}
 
 type Runnable = Schema.Codec<unknown, unknown, never, never>
 
-interface StoredReply {
+export interface StoredReply {
   readonly outcome: string
   readonly reply: unknown
 }
@@ -62,7 +67,10 @@ const replay = <C extends Command>(
   contract: C,
   sealed: StoredReply,
   sealer: Sealer | undefined,
+  revive: CommandOptions<C>["revive"],
 ): Effect.Effect<SuccessOf<C>, ErrorOf<C>> => {
+  const revived = revive?.(sealed)
+  if (revived !== undefined) return revived
   const stored = sealer === undefined ? sealed : { outcome: sealed.outcome, reply: sealer.open(sealed.reply) }
   if (stored.outcome === "ok") {
     return Effect.succeed(
@@ -170,6 +178,8 @@ export const transact = <C extends Command, E, R>(
   // A reply made in this attempt is already open; one found in the log may be sealed.
   return retrying(0).pipe(
     Effect.tap(({ appended }) => (appended ? Effect.sync(Wakeup.signal) : Effect.void)),
-    Effect.flatMap(({ stored, fresh }) => replay(contract, stored, fresh ? undefined : options.sealer)),
+    Effect.flatMap(({ stored, fresh }) =>
+      replay(contract, stored, fresh ? undefined : options.sealer, options.revive),
+    ),
   )
 }

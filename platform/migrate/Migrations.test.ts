@@ -19,7 +19,7 @@ describe("platform migrations", () => {
       Array.from({ length: 4 }, () => Effect.runPromise(migrate({ url: db.url }))),
     )
     const applied = runs.flat()
-    expect(applied).toEqual(["event_log", "auth", "data", "storage"])
+    expect(applied).toEqual(["event_log", "auth", "data", "storage", "data_batch"])
     const client = new pg.Client(db.url)
     await client.connect()
     const { rows } = await client.query(
@@ -30,6 +30,7 @@ describe("platform migrations", () => {
       { migration_id: 2, name: "auth" },
       { migration_id: 3, name: "data" },
       { migration_id: 4, name: "storage" },
+      { migration_id: 5, name: "data_batch" },
     ])
     const roles = await client.query(
       "select rolname from pg_roles where rolname in ('anon','authenticated','service_role') order by 1",
@@ -93,7 +94,7 @@ describe("the app's own migrations", () => {
       { migration_id: 1, name: "todos" },
       { migration_id: 2, name: "done" },
     ])
-    expect((await query("select count(*)::int as n from reactor.migrations"))[0]).toEqual({ n: 4 })
+    expect((await query("select count(*)::int as n from reactor.migrations"))[0]).toEqual({ n: 5 })
   })
 
   it("apply only what is new", async () => {

@@ -133,3 +133,62 @@ describe("a transaction's statements sent without waiting", () => {
     ])
   })
 })
+
+describe("a batch: settings, a statement and what trails it, in one round trip", () => {
+  const keep = {
+    name: "test.keep-note",
+    text: "insert into notes values ($1::int, current_setting('app.kept'))",
+  }
+
+  it("commits all of it, and answers with the statement's rows only", async () => {
+    const { rows } = await run(
+      postgres.batch(
+        {
+          name: "test.insert-note",
+          text: "insert into notes values ($1, $2) returning id, set_config('app.kept', body, true) as kept",
+          values: [30, "thirty"],
+        },
+        [["app.who", "erin"]],
+        [{ ...keep, values: ["31"] }],
+      ),
+    )
+    expect(rows).toEqual([{ id: 30, kept: "thirty" }])
+    const stored = await run(postgres.query("select id, body from notes where id in (30, 31) order by id"))
+    expect(stored.rows).toEqual([
+      { id: 30, body: "thirty" },
+      { id: 31, body: "thirty" },
+    ])
+  })
+
+  it("commits none of it when a trailing statement fails, and the connection serves the next", async () => {
+    const error = await failure(
+      postgres.batch(
+        {
+          name: "test.insert-note",
+          text: "insert into notes values ($1, $2) returning id, set_config('app.kept', body, true) as kept",
+          values: [40, "forty"],
+        },
+        [],
+        // 1 is taken: the trailing insert fails, and the statement before it is undone.
+        [{ ...keep, values: ["1"] }],
+      ),
+    )
+    expect(error.code).toBe("23505")
+    expect((await run(postgres.query("select id from notes where id = 40"))).rows).toEqual([])
+    // Every connection of the pool still answers, prepared statements and all.
+    for (let i = 0; i < 4; i++) {
+      const { rows } = await run(
+        postgres.batch(
+          {
+            name: "test.insert-note",
+            text: "insert into notes values ($1, $2) returning id, set_config('app.kept', body, true) as kept",
+            values: [50 + i, "fifty"],
+          },
+          [],
+          [{ ...keep, values: [String(60 + i)] }],
+        ),
+      )
+      expect(rows).toEqual([{ id: 50 + i, kept: "fifty" }])
+    }
+  })
+})

@@ -2,7 +2,7 @@
 import { Cause, Context, Data, Effect, Layer, type Scope } from "effect"
 import pg from "pg"
 import { ReactorConfig } from "../config/Config.ts"
-import { type Settings, settingsQuery } from "./SettingsQuery.ts"
+import { querySettled, type Settings, settingsQuery, type Trailing } from "./SettingsQuery.ts"
 import * as SharedConnections from "./SharedConnections.ts"
 
 /** A Postgres error: `code` is its SQLSTATE, `constraint` the constraint it broke, when it says. */
@@ -58,6 +58,16 @@ export interface PostgresShape extends Tx {
    * takes long delays those written behind it on its connection, so keep long work elsewhere.
    */
   readonly autocommit: (options: AutocommitOptions) => Tx
+  /**
+   * One transaction in one round trip: `settings`, `statement`, then `trailing`, in one batch that
+   * takes effect whole or not at all (see SettingsQuery); the result is `statement`'s. On a
+   * connection of its own, so a write that waits for a lock holds up no one else's statements.
+   */
+  readonly batch: <R extends pg.QueryResultRow = Record<string, unknown>>(
+    statement: Statement & { readonly name: string },
+    settings: Settings,
+    trailing: ReadonlyArray<Trailing>,
+  ) => Effect.Effect<pg.QueryResult<R>, PgError>
   /** Runs `body` in one transaction: committed when it succeeds, rolled back when it fails or is interrupted. */
   readonly transaction: <A, E, R>(
     body: (tx: Tx) => Effect.Effect<A, E, R>,
@@ -108,7 +118,9 @@ const settingsOf = (options: AutocommitOptions): Settings => [
 const transactionTx = (client: pg.PoolClient) => {
   let failure: PgError | undefined
   let pending: Promise<unknown> = Promise.resolve()
+  const batch = writeBatch(client)
   const send = (config: pg.QueryConfig) => {
+    batch.hold()
     pending = client.query(config).then(
       () => undefined,
       (error) => {
@@ -116,11 +128,17 @@ const transactionTx = (client: pg.PoolClient) => {
       },
     )
   }
+  /** Writes `config` and whatever was sent before it, in one write, and waits for its answer. */
+  const ask = (config: pg.QueryConfig | string) => {
+    const answer = client.query(config as pg.QueryConfig)
+    batch.flush()
+    return answer
+  }
   const query: Tx["query"] = (statement, values) =>
     Effect.tryPromise({
       try: async () => {
         try {
-          return await client.query(toConfig(statement, values))
+          return await ask(toConfig(statement, values))
         } catch (error) {
           await pending
           throw failure ?? error
@@ -136,7 +154,7 @@ const transactionTx = (client: pg.PoolClient) => {
   const end = (statement: "commit" | "rollback") =>
     Effect.tryPromise({
       try: async () => {
-        const result = await client.query(statement)
+        const result = await ask(statement)
         await pending
         if (failure !== undefined) throw failure
         // COMMIT of a transaction that failed is answered ROLLBACK, not with an error.
@@ -146,7 +164,33 @@ const transactionTx = (client: pg.PoolClient) => {
       },
       catch: (error) => (error instanceof PgError ? error : toPgError(error)),
     })
-  return { tx, end }
+  return { tx, end, flush: batch.flush }
+}
+
+/**
+ * Holds a connection's writes from the first statement sent without waiting until one is waited
+ * for, so BEGIN, the settings and the statement leave in one write, and the rest with COMMIT in
+ * another: a transaction costs two socket writes, not one per statement. A hold never outlasts the
+ * event loop's turn, so a statement sent and then forgotten still goes.
+ */
+const writeBatch = (client: pg.PoolClient) => {
+  const stream = (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } })
+    .connection.stream
+  let held = false
+  const flush = () => {
+    if (!held) return
+    held = false
+    stream.uncork()
+  }
+  return {
+    hold: () => {
+      if (held) return
+      held = true
+      stream.cork()
+      setImmediate(flush)
+    },
+    flush,
+  }
 }
 
 export const make = (
@@ -180,12 +224,15 @@ export const make = (
         return Effect.acquireUseRelease(
           Effect.tryPromise({ try: () => pool.connect(), catch: toPgError }),
           (client) => {
-            const { tx, end } = transactionTx(client)
+            const { tx, end, flush } = transactionTx(client)
             return tx.send(options?.readOnly === true ? "begin read only" : "begin").pipe(
               Effect.andThen(body(tx)),
               Effect.tap(() => end(options?.rollbackOnly === true ? "rollback" : "commit")),
               Effect.onError(() =>
-                queryOn(client)("rollback").pipe(
+                Effect.suspend(() => {
+                  flush()
+                  return queryOn(client)("rollback")
+                }).pipe(
                   Effect.catch(() => {
                     clean = false
                     return Effect.void
@@ -215,11 +262,27 @@ export const make = (
       return { query, send: (statement, values) => Effect.asVoid(query(statement, values)) }
     }
 
+    const batch: PostgresShape["batch"] = (statement, settings, trailing) =>
+      Effect.acquireUseRelease(
+        Effect.tryPromise({ try: () => pool.connect(), catch: toPgError }),
+        (client) =>
+          Effect.tryPromise({
+            try: () => querySettled(client, statement, settings, trailing),
+            catch: toPgError,
+          }),
+        // Interrupted mid-batch, the connection's state is unknown: it is not reused.
+        (client, exit) =>
+          Effect.sync(() =>
+            client.release(exit._tag === "Failure" && Cause.hasInterrupts(exit.cause) ? true : undefined),
+          ),
+      ) as never
+
     const poolQuery = queryOn(pool)
     return {
       query: poolQuery,
       send: (statement, values) => Effect.asVoid(poolQuery(statement, values)),
       autocommit,
+      batch,
       transaction,
       pool,
       url,

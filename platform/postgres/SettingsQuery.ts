@@ -53,13 +53,30 @@ export const settingsQuery = (settings: Settings) => ({
 
 export type Settings = ReadonlyArray<readonly [name: string, value: string]>
 
+/**
+ * A prepared statement written after the caller's, in its batch; its rows are not the caller's.
+ * Its values are text, as Postgres takes them: they are bound as they are.
+ */
+export interface Trailing {
+  readonly name: string
+  readonly text: string
+  readonly values: ReadonlyArray<string | null>
+}
+
 class SettingsQuery extends Base {
   /** Results of the settings statement still to come, which are not the caller's. */
   private pending = 1
+  /** Set once the caller's statement completes: what follows is the trailing statements'. */
+  private done = false
   private readonly settings: { readonly name: string; readonly text: string; readonly values: Array<string> }
   private parsedHere: Array<string> = []
+  private parse: (name: string, text: string) => void = () => undefined
 
-  constructor(config: pg.QueryConfig & { readonly name: string }, settings: Settings) {
+  constructor(
+    config: pg.QueryConfig & { readonly name: string },
+    settings: Settings,
+    private readonly trailing: ReadonlyArray<Trailing>,
+  ) {
     super(config)
     this.settings = settingsQuery(settings)
   }
@@ -80,6 +97,7 @@ class SettingsQuery extends Base {
       connection.submittedNamedStatements[name] = text
       this.parsedHere.push(name)
     }
+    this.parse = parse
     parse(this.settings.name, this.settings.text)
     connection.bind({ portal: "", statement: this.settings.name, values: this.settings.values })
     connection.execute({ portal: "" })
@@ -90,13 +108,33 @@ class SettingsQuery extends Base {
     super.prepare(connection)
   }
 
+  /** pg's Execute and Sync for the caller's statement, with the trailing statements between. */
+  _getRows(connection: Connection & { sync(): void }, rows: number | undefined) {
+    connection.execute({ portal: "", ...(rows === undefined ? {} : { rows }) } as { portal: string })
+    for (const statement of this.trailing) {
+      this.parse(statement.name, statement.text)
+      connection.bind({ portal: "", statement: statement.name, values: statement.values })
+      connection.execute({ portal: "" })
+    }
+    connection.sync()
+  }
+
   override handleDataRow(message: unknown) {
-    if (this.pending === 0) super.handleDataRow(message)
+    if (this.pending === 0 && !this.done) super.handleDataRow(message)
   }
 
   override handleCommandComplete(message: unknown, connection: Connection) {
-    if (this.pending === 0) return super.handleCommandComplete(message, connection)
-    this.pending--
+    if (this.pending === 0 && !this.done) {
+      this.done = true
+      return super.handleCommandComplete(message, connection)
+    }
+    if (this.pending > 0) this.pending--
+    // Each statement of ours that completed exists on the connection from now on.
+    for (const name of this.parsedHere) {
+      connection.parsedStatements[name] =
+        connection.submittedNamedStatements[name] ?? connection.parsedStatements[name]
+      delete connection.submittedNamedStatements[name]
+    }
     connection.parsedStatements[this.settings.name] = this.settings.text
     delete connection.submittedNamedStatements[this.settings.name]
   }
@@ -110,16 +148,21 @@ class SettingsQuery extends Base {
   }
 }
 
-/** Runs `statement` after `settings` on `client`, in one implicit transaction. */
+/**
+ * Runs `statement` after `settings` on `client`, and `trailing` after it, in one implicit
+ * transaction: all of them take effect or none. The result is `statement`'s.
+ */
 export const querySettled = <R extends pg.QueryResultRow>(
   client: pg.ClientBase,
   statement: { readonly text: string; readonly name: string; readonly values?: ReadonlyArray<unknown> },
   settings: Settings,
+  trailing: ReadonlyArray<Trailing> = [],
 ): Promise<pg.QueryResult<R>> =>
   new Promise((resolve, reject) => {
     const query = new SettingsQuery(
       { text: statement.text, name: statement.name, values: (statement.values ?? []) as Array<unknown> },
       settings,
+      trailing,
     )
     ;(query as unknown as { callback: (error: Error | null, result: pg.QueryResult<R>) => void }).callback = (
       error,

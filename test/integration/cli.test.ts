@@ -6,7 +6,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { packageRoot } from "../../platform/paths.ts"
+import { packageRoot, platformMigrations } from "../../platform/paths.ts"
 import { listeningPort, type ReactorProcess, spawnRole, stopProcess } from "../support/reactor.ts"
 import { supabaseClient } from "../support/supabase.ts"
 
@@ -83,7 +83,11 @@ describe("reactor start with no configuration (size 1)", () => {
     expect(doctor.code).toBe(0)
     expect(doctor.stdout).toMatch(/ok\s+node/)
     expect(doctor.stdout).toMatch(/ok\s+uWebSockets\s+native binary/)
-    expect(doctor.stdout).toMatch(/ok\s+database\s+PostgreSQL 18\.\d+ at embedded, migration 4/)
+    expect(doctor.stdout).toMatch(
+      new RegExp(
+        `ok\\s+database\\s+PostgreSQL 18\\.\\d+ at embedded, migration ${readdirSync(platformMigrations).length}`,
+      ),
+    )
     expect(doctor.stdout).toMatch(/ok\s+bus\s+in-memory/)
   }, 60_000)
 })

@@ -2,31 +2,57 @@
 // transaction. The capture triggers put the row changes in the log in that same transaction, and
 // the reply is kept under the command's key, so a redelivered write takes effect once.
 import { Effect } from "effect"
-import { handler } from "../../../bus/Bus.ts"
+import { type HandlerContext, handler } from "../../../bus/Bus.ts"
 import * as Data from "../../../contracts/data.ts"
 import { ValidationFailed } from "../../../contracts/errors.ts"
-import { transact } from "../../../platform/eventlog/CommandTransaction.ts"
+import { type StoredReply, transact } from "../../../platform/eventlog/CommandTransaction.ts"
 import * as Wakeup from "../../../platform/eventlog/Wakeup.ts"
-import { Postgres } from "../../../platform/postgres/Postgres.ts"
+import { Postgres, type PostgresShape, type Tx } from "../../../platform/postgres/Postgres.ts"
+import type { Settings } from "../../../platform/postgres/SettingsQuery.ts"
 import { execute, isRead } from "../rest/execute.ts"
+import { negotiate } from "../rest/media.ts"
 import { SchemaCatalog } from "../SchemaCatalog.ts"
+import type { SchemaCache } from "../schema/SchemaCache.ts"
 import { becomeCaller, callerSettings, toContractErrors, toRestRequest } from "./asCaller.ts"
 
 /** Long enough for a redelivery after a worker died; writes' replies can be large. */
 const keepReplyMs = 15 * 60_000
 
+/** What a write kept in one round trip leaves in the command log: its statement's result row. */
+const keptRow = "row"
+
+/**
+ * An insert that no outcome of its statement can still turn into an error, first delivered: it
+ * can commit with its batch. An object `Accept` (one row or 406), PUT's key check and PATCH and
+ * DELETE's max-affected are decided on the result, so those writes end their transaction themselves.
+ */
+const inOneTrip = (payload: Data.RestRequest, context: HandlerContext) => {
+  if (context.keyFromSender || context.delivery > 1) return false
+  if (payload.method !== "POST" || payload.target.kind !== "table") return false
+  const media = negotiate(payload.accept ?? undefined)
+  return !Array.isArray(media) && (media as { shape: string }).shape !== "object"
+}
+
+/** Runs the one statement of a write as a Tx of its own: the statement answered from `row`. */
+const answeredBy = (row: unknown): Tx => ({
+  query: () => Effect.succeed({ rows: [row] } as never),
+  send: () => Effect.void,
+})
+
 export const Write = Effect.gen(function* () {
   const postgres = yield* Postgres
   const catalog = yield* SchemaCatalog
-  return handler(Data.Write, (payload, context) => {
-    if (isRead(payload)) {
-      return Effect.fail(
-        new ValidationFailed({ message: `${payload.method} is not a write`, field: "method" }),
-      )
-    }
-    const caller = callerSettings(payload, context.meta.requestId)
-    if (caller instanceof ValidationFailed) return Effect.fail(caller)
-    return transact(postgres, { contract: Data.Write, context, keepReplyMs }, (tx) =>
+
+  /** A reply kept as its statement's row is made again from the request, as it was first made. */
+  const revive = (payload: Data.RestRequest) => (stored: StoredReply) =>
+    stored.outcome === keptRow
+      ? execute(answeredBy(stored.reply), catalog.current(), toRestRequest(payload), {
+          role: payload.role,
+        }).pipe(toContractErrors)
+      : undefined
+
+  const inTransaction = (payload: Data.RestRequest, context: HandlerContext, caller: Settings) =>
+    transact(postgres, { contract: Data.Write, context, keepReplyMs, revive: revive(payload) }, (tx) =>
       Effect.gen(function* () {
         // Not with BEGIN, as reads do: a redelivered command first looks up its reply as the worker.
         yield* becomeCaller(tx, caller)
@@ -35,9 +61,78 @@ export const Write = Effect.gen(function* () {
         yield* tx.send("reset role").pipe(Effect.orDie)
         return reply
       }),
-    ).pipe(
-      toContractErrors,
-      Effect.tap(() => Effect.sync(Wakeup.signal)),
-    )
+    ).pipe(toContractErrors)
+
+  return handler(Data.Write, (payload, context) => {
+    if (isRead(payload)) {
+      return Effect.fail(
+        new ValidationFailed({ message: `${payload.method} is not a write`, field: "method" }),
+      )
+    }
+    const caller = callerSettings(payload, context.meta.requestId)
+    if (caller instanceof ValidationFailed) return Effect.fail(caller)
+    const written = inOneTrip(payload, context)
+      ? oneTrip(postgres, payload, context.idempotencyKey, caller, catalog.current()).pipe(
+          Effect.flatMap((reply) =>
+            reply === undefined ? inTransaction(payload, context, caller) : Effect.succeed(reply),
+          ),
+        )
+      : inTransaction(payload, context, caller)
+    return written.pipe(Effect.tap(() => Effect.sync(Wakeup.signal)))
   })
 })
+
+/**
+ * The write, its reply kept and the transaction committed in one batch: the caller's settings,
+ * the statement (its result row left in `reactor.reply`), the worker's role back, and the command
+ * log row made from that setting. Undefined when the batch must be run again as a transaction: a
+ * trigger set response settings (see migrations/00005_data_batch), or the key is already kept.
+ */
+const oneTrip = (
+  postgres: PostgresShape,
+  payload: Data.RestRequest,
+  key: string,
+  caller: Settings,
+  cache: SchemaCache,
+) => {
+  let again = false
+  const tx: Tx = {
+    query: (statement) => {
+      const { text, values, name } = statement as {
+        text: string
+        values: ReadonlyArray<unknown>
+        name: string
+      }
+      return postgres
+        .batch({ text, values, name }, caller, [
+          {
+            name: "reactor.role-none",
+            text: "select pg_catalog.set_config('role', 'none', true)",
+            values: [],
+          },
+          {
+            name: "reactor.command-keep-row",
+            text: `insert into reactor.command_log (subject, idempotency_key, outcome, reply, expires_at)
+                   select $1, $2, '${keptRow}', current_setting('reactor.reply')::jsonb,
+                          now() + $3 * interval '1 millisecond'
+                   where reactor.no_response_settings()`,
+            values: [Data.Write.subject, key, String(keepReplyMs)],
+          },
+        ])
+        .pipe(
+          Effect.tapError((error) =>
+            Effect.sync(() => {
+              again =
+                error.code === "RX001" || (error.code === "23505" && error.constraint === "command_log_pkey")
+            }),
+          ),
+        ) as never
+    },
+    send: () => Effect.die(new Error("a write in one round trip sends nothing on its own")),
+  }
+  return execute(tx, cache, toRestRequest(payload), { role: payload.role, keepResult: true }).pipe(
+    toContractErrors,
+    Effect.map((reply): Data.RestReply | undefined => reply),
+    Effect.catch((error) => (again ? Effect.succeed(undefined) : Effect.fail(error))),
+  )
+}

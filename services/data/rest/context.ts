@@ -11,6 +11,11 @@ export interface Context {
   readonly request: RestRequest
   readonly prefs: Preferences
   readonly media: Media
+  /**
+   * A write also leaves its result row in the setting `reactor.reply`, for the command log to keep
+   * in the same transaction (see handlers/Write.ts).
+   */
+  readonly keepResult?: boolean
   /** Runs one statement in the caller's transaction; Postgres errors arrive PostgREST-shaped. */
   readonly run: <R>(
     text: string,

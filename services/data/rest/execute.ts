@@ -45,6 +45,8 @@ export interface ExecuteOptions {
    * more statement reads `current_setting('role')` first.
    */
   readonly role?: string
+  /** See Context.keepResult. */
+  readonly keepResult?: boolean
 }
 
 const currentRole = (tx: Tx) =>
@@ -76,6 +78,7 @@ export const execute = (
       request,
       prefs,
       media: media as Exclude<typeof media, ReadonlyArray<string>>,
+      keepResult: options.keepResult === true,
       run: (text, values) =>
         tx.query({ text, values, name: statementName(text) }).pipe(
           Effect.map((r) => r.rows as never),

@@ -234,7 +234,11 @@ const prepare = (ctx: Context, relation: Relation, query: QueryParams, params: P
     ? `(SELECT ARRAY[${relation.primaryKey.map((k) => `${ident(k)}::text`).join(", ")}] FROM pgrst_source LIMIT 1)`
     : "NULL"
   const inserted = upsert ? `(SELECT pg_catalog.count(*) FROM pgrst_source WHERE "pgrst_inserted")` : "NULL"
-  const text = `WITH pgrst_source AS (${mutation}) SELECT NULL AS total, (SELECT pg_catalog.count(*) FROM pgrst_source) AS page_total, ${inserted} AS inserted, ${bodyExpr} AS body, ${locationExpr} AS location, ${gucColumns}`
+  const result = `SELECT NULL AS total, (SELECT pg_catalog.count(*) FROM pgrst_source) AS page_total, ${inserted} AS inserted, ${bodyExpr} AS body, ${locationExpr} AS location, ${gucColumns}`
+  // Kept, the row is also left in `reactor.reply` for a statement after this one in its batch.
+  const text = ctx.keepResult
+    ? `WITH pgrst_source AS (${mutation}), pgrst_result AS (${result}) SELECT pgrst_result.*, pg_catalog.set_config('reactor.reply', pg_catalog.row_to_json(pgrst_result)::text, true) AS pgrst_kept FROM pgrst_result`
+    : `WITH pgrst_source AS (${mutation}) ${result}`
   return {
     text,
     upsert,
