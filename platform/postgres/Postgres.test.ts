@@ -2,6 +2,7 @@ import { Effect, Exit, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createTestDatabase, type TestDatabase } from "../../test/support/database.ts"
 import * as Postgres from "./Postgres.ts"
+import type { Settings } from "./SettingsQuery.ts"
 
 let db: TestDatabase
 let scope: Scope.Closeable
@@ -139,18 +140,16 @@ describe("a batch: settings, a statement and what trails it, in one round trip",
     name: "test.keep-note",
     text: "insert into notes values ($1::int, current_setting('app.kept'))",
   }
+  /** Inserts a note and leaves its body in `app.kept` for what trails it. */
+  const insertNote = (id: number, body: string) => ({
+    name: "test.insert-note",
+    text: "insert into notes values ($1, $2) returning id, set_config('app.kept', body, true) as kept",
+    values: [id, body],
+  })
 
   it("commits all of it, and answers with the statement's rows only", async () => {
     const { rows } = await run(
-      postgres.batch(
-        {
-          name: "test.insert-note",
-          text: "insert into notes values ($1, $2) returning id, set_config('app.kept', body, true) as kept",
-          values: [30, "thirty"],
-        },
-        [["app.who", "erin"]],
-        [{ ...keep, values: ["31"] }],
-      ),
+      postgres.batch(insertNote(30, "thirty"), [["app.who", "erin"]], [{ ...keep, values: ["31"] }]),
     )
     expect(rows).toEqual([{ id: 30, kept: "thirty" }])
     const stored = await run(postgres.query("select id, body from notes where id in (30, 31) order by id"))
@@ -163,11 +162,7 @@ describe("a batch: settings, a statement and what trails it, in one round trip",
   it("commits none of it when a trailing statement fails, and the connection serves the next", async () => {
     const error = await failure(
       postgres.batch(
-        {
-          name: "test.insert-note",
-          text: "insert into notes values ($1, $2) returning id, set_config('app.kept', body, true) as kept",
-          values: [40, "forty"],
-        },
+        insertNote(40, "forty"),
         [],
         // 1 is taken: the trailing insert fails, and the statement before it is undone.
         [{ ...keep, values: ["1"] }],
@@ -175,20 +170,30 @@ describe("a batch: settings, a statement and what trails it, in one round trip",
     )
     expect(error.code).toBe("23505")
     expect((await run(postgres.query("select id from notes where id = 40"))).rows).toEqual([])
-    // Every connection of the pool still answers, prepared statements and all.
+    // The pool hands the connection the batch failed on out first: it answers, prepared statements and all.
     for (let i = 0; i < 4; i++) {
       const { rows } = await run(
-        postgres.batch(
-          {
-            name: "test.insert-note",
-            text: "insert into notes values ($1, $2) returning id, set_config('app.kept', body, true) as kept",
-            values: [50 + i, "fifty"],
-          },
-          [],
-          [{ ...keep, values: [String(60 + i)] }],
-        ),
+        postgres.batch(insertNote(50 + i, "fifty"), [], [{ ...keep, values: [String(60 + i)] }]),
       )
       expect(rows).toEqual([{ id: 50 + i, kept: "fifty" }])
     }
+  })
+
+  it("that fails leaves its connection to a transaction that prepares the same statements", async () => {
+    // One connection: the transaction runs where the batch failed.
+    const one = await run(Scope.provide(Postgres.make(db.url, 1), scope))
+    const settings: Settings = [["app.who", "frank"]]
+    // Both statements parse; the insert fails as it runs (1 is taken).
+    const error = await failure(one.batch(insertNote(1, "one again"), settings, []))
+    expect(error.code).toBe("23505")
+    const { rows } = await run(
+      one.transaction((tx) =>
+        Effect.gen(function* () {
+          yield* Postgres.setLocals(tx, settings)
+          return yield* tx.query(insertNote(70, "seventy"))
+        }),
+      ),
+    )
+    expect(rows).toEqual([{ id: 70, kept: "seventy" }])
   })
 })

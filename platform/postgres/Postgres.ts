@@ -218,11 +218,33 @@ export const make = (
       (shared) => Effect.promise(() => shared.end()),
     )
 
-    const transaction: PostgresShape["transaction"] = (body, options) =>
+    /**
+     * A pooled connection for `use`. One whose work was interrupted mid-statement, or that
+     * `spoiled` says is in doubt, is closed rather than reused; one whose work failed cleanly (a
+     * client's bad filter) is reused.
+     */
+    const withConnection = <A, E, R>(
+      use: (client: pg.PoolClient) => Effect.Effect<A, E, R>,
+      spoiled: () => boolean = () => false,
+    ) =>
+      Effect.acquireUseRelease(
+        Effect.tryPromise({ try: () => pool.connect(), catch: toPgError }),
+        use,
+        (client, exit) =>
+          Effect.sync(() =>
+            client.release(
+              exit._tag === "Failure" && (spoiled() || Cause.hasInterrupts(exit.cause)) ? true : undefined,
+            ),
+          ),
+      )
+
+    const transaction: PostgresShape["transaction"] = <A, E, R>(
+      body: (tx: Tx) => Effect.Effect<A, E, R>,
+      options?: TransactionOptions,
+    ) =>
       Effect.suspend(() => {
         let clean = true
-        return Effect.acquireUseRelease(
-          Effect.tryPromise({ try: () => pool.connect(), catch: toPgError }),
+        return withConnection<A, E | PgError, R>(
           (client) => {
             const { tx, end, flush } = transactionTx(client)
             return tx.send(options?.readOnly === true ? "begin read only" : "begin").pipe(
@@ -241,14 +263,8 @@ export const make = (
               ),
             )
           },
-          (client, exit) =>
-            // A connection whose transaction was interrupted mid-statement, or would not roll back,
-            // is not reused; one whose body failed cleanly (a client's bad filter) is.
-            Effect.sync(() =>
-              client.release(
-                exit._tag === "Failure" && (!clean || Cause.hasInterrupts(exit.cause)) ? true : undefined,
-              ),
-            ),
+          // A transaction that would not roll back leaves its connection in doubt.
+          () => !clean,
         )
       })
 
@@ -263,18 +279,11 @@ export const make = (
     }
 
     const batch: PostgresShape["batch"] = (statement, settings, trailing) =>
-      Effect.acquireUseRelease(
-        Effect.tryPromise({ try: () => pool.connect(), catch: toPgError }),
-        (client) =>
-          Effect.tryPromise({
-            try: () => querySettled(client, statement, settings, trailing),
-            catch: toPgError,
-          }),
-        // Interrupted mid-batch, the connection's state is unknown: it is not reused.
-        (client, exit) =>
-          Effect.sync(() =>
-            client.release(exit._tag === "Failure" && Cause.hasInterrupts(exit.cause) ? true : undefined),
-          ),
+      withConnection((client) =>
+        Effect.tryPromise({
+          try: () => querySettled(client, statement, settings, trailing),
+          catch: toPgError,
+        }),
       ) as never
 
     const poolQuery = queryOn(pool)

@@ -63,6 +63,15 @@ export interface Trailing {
   readonly values: ReadonlyArray<string | null>
 }
 
+/**
+ * The name a batch prepares a statement under. A failed batch forgets the statements it parsed
+ * though some of them exist (see parseOnce), which only its own close-then-parse can tolerate; pg
+ * parses a name it does not know without a close first, and Postgres refuses a name it has. So
+ * what batches prepare lives apart from what pg prepares on the same connection (a transaction's
+ * settings and statements, checked out from the pool a batch also uses).
+ */
+const batchName = (name: string) => `batch.${name}`
+
 class SettingsQuery extends Base {
   /** Results of the settings statement still to come, which are not the caller's. */
   private pending = 1
@@ -70,15 +79,15 @@ class SettingsQuery extends Base {
   private done = false
   private readonly settings: { readonly name: string; readonly text: string; readonly values: Array<string> }
   private parsedHere: Array<string> = []
-  private parse: (name: string, text: string) => void = () => undefined
 
   constructor(
     config: pg.QueryConfig & { readonly name: string },
     settings: Settings,
     private readonly trailing: ReadonlyArray<Trailing>,
   ) {
-    super(config)
-    this.settings = settingsQuery(settings)
+    super(config.name === "" ? config : { ...config, name: batchName(config.name) })
+    const statement = settingsQuery(settings)
+    this.settings = { ...statement, name: batchName(statement.name) }
   }
 
   /** pg sends a statement without parameters as a simple query, which cannot share a Sync. */
@@ -86,25 +95,28 @@ class SettingsQuery extends Base {
     return true
   }
 
+  /**
+   * Parses a named statement unless the connection has it. pg marks a statement parsed when any
+   * ParseComplete arrives while its query is active, so a batch that fails cannot tell which of its
+   * statements exist: it forgets them all (handleError), and a later Parse first closes the name,
+   * which is no error when nothing has it.
+   */
+  private parseOnce(connection: Connection, name: string, text: string) {
+    if (isParsed(connection, name)) return
+    connection.close({ type: "S", name })
+    connection.parse({ text, name })
+    connection.submittedNamedStatements[name] = text
+    this.parsedHere.push(name)
+  }
+
   override prepare(connection: Connection) {
-    // pg marks a statement parsed when any ParseComplete arrives while its query is active, so a
-    // batch that fails cannot tell which of its statements exist: it forgets both (handleError),
-    // and a later Parse first closes the name, which is no error when nothing has it.
-    const parse = (name: string, text: string) => {
-      if (isParsed(connection, name)) return
-      connection.close({ type: "S", name })
-      connection.parse({ text, name })
-      connection.submittedNamedStatements[name] = text
-      this.parsedHere.push(name)
-    }
-    this.parse = parse
-    parse(this.settings.name, this.settings.text)
+    this.parseOnce(connection, this.settings.name, this.settings.text)
     connection.bind({ portal: "", statement: this.settings.name, values: this.settings.values })
     connection.execute({ portal: "" })
     const name = (this as unknown as { name: string }).name
     // An unnamed statement is parsed by pg's prepare, as every time.
-    if (name !== "") parse(name, (this as unknown as { text: string }).text)
-    // pg's own prepare: Bind, Describe, Execute and the Sync, skipping a Parse just sent.
+    if (name !== "") this.parseOnce(connection, name, (this as unknown as { text: string }).text)
+    // pg's own prepare: Bind, Describe, then Execute and the Sync (_getRows), skipping a Parse just sent.
     super.prepare(connection)
   }
 
@@ -112,8 +124,9 @@ class SettingsQuery extends Base {
   _getRows(connection: Connection & { sync(): void }, rows: number | undefined) {
     connection.execute({ portal: "", ...(rows === undefined ? {} : { rows }) } as { portal: string })
     for (const statement of this.trailing) {
-      this.parse(statement.name, statement.text)
-      connection.bind({ portal: "", statement: statement.name, values: statement.values })
+      const name = batchName(statement.name)
+      this.parseOnce(connection, name, statement.text)
+      connection.bind({ portal: "", statement: name, values: statement.values })
       connection.execute({ portal: "" })
     }
     connection.sync()
@@ -129,14 +142,13 @@ class SettingsQuery extends Base {
       return super.handleCommandComplete(message, connection)
     }
     if (this.pending > 0) this.pending--
-    // Each statement of ours that completed exists on the connection from now on.
+    // The statements this batch parsed count as the connection's from now on; should a later one
+    // fail, handleError forgets them all again.
     for (const name of this.parsedHere) {
       connection.parsedStatements[name] =
         connection.submittedNamedStatements[name] ?? connection.parsedStatements[name]
       delete connection.submittedNamedStatements[name]
     }
-    connection.parsedStatements[this.settings.name] = this.settings.text
-    delete connection.submittedNamedStatements[this.settings.name]
   }
 
   override handleError(error: Error, connection: Connection) {

@@ -9,8 +9,8 @@ import { type StoredReply, transact } from "../../../platform/eventlog/CommandTr
 import * as Wakeup from "../../../platform/eventlog/Wakeup.ts"
 import { Postgres, type PostgresShape, type Tx } from "../../../platform/postgres/Postgres.ts"
 import type { Settings } from "../../../platform/postgres/SettingsQuery.ts"
-import { execute, isRead } from "../rest/execute.ts"
-import { negotiate } from "../rest/media.ts"
+import { execute, isRead, settledByStatement } from "../rest/execute.ts"
+import type { RestRequest } from "../rest/RestRequest.ts"
 import { SchemaCatalog } from "../SchemaCatalog.ts"
 import type { SchemaCache } from "../schema/SchemaCache.ts"
 import { becomeCaller, callerSettings, toContractErrors, toRestRequest } from "./asCaller.ts"
@@ -22,16 +22,11 @@ const keepReplyMs = 15 * 60_000
 const keptRow = "row"
 
 /**
- * An insert that no outcome of its statement can still turn into an error, first delivered: it
- * can commit with its batch. An object `Accept` (one row or 406), PUT's key check and PATCH and
- * DELETE's max-affected are decided on the result, so those writes end their transaction themselves.
+ * A write settled by its statement alone, first delivered with a key the bus made (so it cannot
+ * have run before): it commits with its batch. Any other write ends its transaction itself.
  */
-const inOneTrip = (payload: Data.RestRequest, context: HandlerContext) => {
-  if (context.keyFromSender || context.delivery > 1) return false
-  if (payload.method !== "POST" || payload.target.kind !== "table") return false
-  const media = negotiate(payload.accept ?? undefined)
-  return !Array.isArray(media) && (media as { shape: string }).shape !== "object"
-}
+const inOneTrip = (request: RestRequest, context: HandlerContext) =>
+  !context.keyFromSender && context.delivery === 1 && settledByStatement(request)
 
 /** Runs the one statement of a write as a Tx of its own: the statement answered from `row`. */
 const answeredBy = (row: unknown): Tx => ({
@@ -44,19 +39,17 @@ export const Write = Effect.gen(function* () {
   const catalog = yield* SchemaCatalog
 
   /** A reply kept as its statement's row is made again from the request, as it was first made. */
-  const revive = (payload: Data.RestRequest) => (stored: StoredReply) =>
+  const revive = (request: RestRequest, role: string) => (stored: StoredReply) =>
     stored.outcome === keptRow
-      ? execute(answeredBy(stored.reply), catalog.current(), toRestRequest(payload), {
-          role: payload.role,
-        }).pipe(toContractErrors)
+      ? execute(answeredBy(stored.reply), catalog.current(), request, { role }).pipe(toContractErrors)
       : undefined
 
-  const inTransaction = (payload: Data.RestRequest, context: HandlerContext, caller: Settings) =>
-    transact(postgres, { contract: Data.Write, context, keepReplyMs, revive: revive(payload) }, (tx) =>
+  const inTransaction = (request: RestRequest, role: string, context: HandlerContext, caller: Settings) =>
+    transact(postgres, { contract: Data.Write, context, keepReplyMs, revive: revive(request, role) }, (tx) =>
       Effect.gen(function* () {
         // Not with BEGIN, as reads do: a redelivered command first looks up its reply as the worker.
         yield* becomeCaller(tx, caller)
-        const reply = yield* execute(tx, catalog.current(), toRestRequest(payload), { role: payload.role })
+        const reply = yield* execute(tx, catalog.current(), request, { role })
         // The command log is the worker's, not the caller's.
         yield* tx.send("reset role").pipe(Effect.orDie)
         return reply
@@ -71,16 +64,34 @@ export const Write = Effect.gen(function* () {
     }
     const caller = callerSettings(payload, context.meta.requestId)
     if (caller instanceof ValidationFailed) return Effect.fail(caller)
-    const written = inOneTrip(payload, context)
-      ? oneTrip(postgres, payload, context.idempotencyKey, caller, catalog.current()).pipe(
+    const request = toRestRequest(payload)
+    const { role } = payload
+    const written = inOneTrip(request, context)
+      ? oneTrip(postgres, request, role, context.idempotencyKey, caller, catalog.current()).pipe(
           Effect.flatMap((reply) =>
-            reply === undefined ? inTransaction(payload, context, caller) : Effect.succeed(reply),
+            reply === undefined ? inTransaction(request, role, context, caller) : Effect.succeed(reply),
           ),
         )
-      : inTransaction(payload, context, caller)
+      : inTransaction(request, role, context, caller)
     return written.pipe(Effect.tap(() => Effect.sync(Wakeup.signal)))
   })
 })
+
+/** The command log is the worker's: the role goes back to the session's, as `reset role` does. */
+const workerRole = {
+  name: "reactor.role-none",
+  text: "select pg_catalog.set_config('role', 'none', true)",
+  values: [],
+}
+
+/** The command log's row for a write kept as its result row (left in `reactor.reply`). */
+const keepRow = {
+  name: "reactor.command-keep-row",
+  text: `insert into reactor.command_log (subject, idempotency_key, outcome, reply, expires_at)
+         select $1, $2, '${keptRow}', current_setting('reactor.reply')::jsonb,
+                now() + $3 * interval '1 millisecond'
+         where reactor.no_response_settings()`,
+}
 
 /**
  * The write, its reply kept and the transaction committed in one batch: the caller's settings,
@@ -90,7 +101,8 @@ export const Write = Effect.gen(function* () {
  */
 const oneTrip = (
   postgres: PostgresShape,
-  payload: Data.RestRequest,
+  request: RestRequest,
+  role: string,
   key: string,
   caller: Settings,
   cache: SchemaCache,
@@ -105,19 +117,8 @@ const oneTrip = (
       }
       return postgres
         .batch({ text, values, name }, caller, [
-          {
-            name: "reactor.role-none",
-            text: "select pg_catalog.set_config('role', 'none', true)",
-            values: [],
-          },
-          {
-            name: "reactor.command-keep-row",
-            text: `insert into reactor.command_log (subject, idempotency_key, outcome, reply, expires_at)
-                   select $1, $2, '${keptRow}', current_setting('reactor.reply')::jsonb,
-                          now() + $3 * interval '1 millisecond'
-                   where reactor.no_response_settings()`,
-            values: [Data.Write.subject, key, String(keepReplyMs)],
-          },
+          workerRole,
+          { ...keepRow, values: [Data.Write.subject, key, String(keepReplyMs)] },
         ])
         .pipe(
           Effect.tapError((error) =>
@@ -130,7 +131,7 @@ const oneTrip = (
     },
     send: () => Effect.die(new Error("a write in one round trip sends nothing on its own")),
   }
-  return execute(tx, cache, toRestRequest(payload), { role: payload.role, keepResult: true }).pipe(
+  return execute(tx, cache, request, { role, keepResult: true }).pipe(
     toContractErrors,
     Effect.map((reply): Data.RestReply | undefined => reply),
     Effect.catch((error) => (again ? Effect.succeed(undefined) : Effect.fail(error))),

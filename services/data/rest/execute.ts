@@ -39,6 +39,18 @@ const statementName = memoized(
 export const isRead = (request: { readonly method: string }): boolean =>
   request.method === "GET" || request.method === "HEAD"
 
+/**
+ * Whether a request's outcome is settled by its statement alone, so the statement may commit with
+ * its batch before anyone sees the result: an insert into a table that does not ask for one
+ * object. An object `Accept` (one row or 406), PUT's key check and PATCH and DELETE's max-affected
+ * are decided on the result (handlers/write.ts), and roll the statement back when they fail.
+ */
+export const settledByStatement = (request: Pick<RestRequest, "method" | "target" | "accept">): boolean => {
+  if (request.method !== "POST" || request.target.kind !== "table") return false
+  const media = negotiate(request.accept)
+  return !Array.isArray(media) && (media as Exclude<typeof media, ReadonlyArray<string>>).shape !== "object"
+}
+
 export interface ExecuteOptions {
   /**
    * The role the caller set, which decides 401 (anon) or 403 on a privilege error. Without it one
