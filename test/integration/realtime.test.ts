@@ -221,4 +221,45 @@ describe.each(topologies)("Realtime through supabase-js (%s)", (topology) => {
       expect(second.presenceState()["ada"]).toEqual([expect.objectContaining({ status: "here" })])
     })
   })
+
+  describe("private channels", () => {
+    it("lets in and lets speak whom the app's policies on realtime.messages allow", async () => {
+      const room = `room-${randomUUID().slice(0, 8)}`
+      const carol = await signedIn(reactor)
+      clients.push(carol.client)
+      await admin.query(
+        "insert into room_members (room, user_id, can_speak) values ($1, $2, true), ($1, $3, false)",
+        [room, ada.userId, bob.userId],
+      )
+      const private_ = { private: true, broadcast: { ack: true } }
+      const heardByBob: Array<unknown> = []
+      const heardByAda: Array<unknown> = []
+      const listener = bob.client
+        .channel(room, { config: private_ })
+        .on("broadcast", { event: "wave" }, ({ payload }) => heardByBob.push(payload))
+      expect(await subscribe(listener)).toBe("SUBSCRIBED")
+      const speaker = ada.client
+        .channel(room, { config: private_ })
+        .on("broadcast", { event: "wave" }, ({ payload }) => heardByAda.push(payload))
+      expect(await subscribe(speaker)).toBe("SUBSCRIBED")
+      // Not a member: refused at the door.
+      const refused = carol.client.channel(room, { config: private_ })
+      expect(await subscribe(refused)).toMatch(
+        /^CHANNEL_ERROR: .*permissions to read from this Channel topic/,
+      )
+
+      expect(await speaker.send({ type: "broadcast", event: "wave", payload: { from: "ada" } })).toBe("ok")
+      // A member who may listen but not speak: refused, and nobody hears it.
+      expect(await listener.send({ type: "broadcast", event: "wave", payload: { from: "bob" } })).toBe(
+        "error",
+      )
+      await eventually(() => heardByBob.length === 1, "ada's broadcast")
+      await new Promise((r) => setTimeout(r, 200))
+      expect(heardByBob).toEqual([{ from: "ada" }])
+      expect(heardByAda).toEqual([])
+      // The policies are the same channel's only: the public channel of that name is another topic.
+      await carol.client.removeChannel(refused)
+      expect(await subscribe(carol.client.channel(room))).toBe("SUBSCRIBED")
+    })
+  })
 })

@@ -1,6 +1,7 @@
 // Realtime on this gateway, wired to the platform: tokens checked with the project secret, every
 // captured change followed from the bus, missed ones read back from the event log, broadcasts and
-// presence shared with other gateways over bus signals, and delivery authorized by the tables' RLS.
+// presence shared with other gateways over bus signals, delivery authorized by the tables' RLS, and
+// private channels by the policies on realtime.messages.
 import { Effect, Semaphore } from "effect"
 import { Bus } from "../../../bus/Bus.ts"
 import * as Data from "../../../contracts/data.ts"
@@ -15,6 +16,7 @@ import { busRelay } from "./busRelay.ts"
 import { logHistory } from "./logHistory.ts"
 import { loadPolicies, type Policies } from "./Policies.ts"
 import { rlsAuthorizer } from "./RlsAuthorizer.ts"
+import { topicPolicies } from "./TopicPolicies.ts"
 
 const toRowChange = (payload: typeof Data.RowChanged.payload.Type, position: string): RowChange => ({
   position,
@@ -62,6 +64,7 @@ export const start = Effect.gen(function* () {
       maxChanges: config.realtime.replay_max_changes,
     }),
     relay: busRelay(bus),
+    authorizeTopic: topicPolicies(postgres),
   })
   const started = realtime
   yield* bus.subscribe({ events: [Data.RowChanged] }, (delivery) => {
