@@ -48,6 +48,9 @@ export class Channel {
   private timer: ReturnType<typeof setTimeout> | undefined
   private subscriber: Subscriber | undefined
   private writable: boolean | undefined
+  private trackable: boolean | undefined
+  /** The client's broadcasts and presence changes, handled one after another as sent. */
+  private queue: Promise<void> = Promise.resolve()
   private closed = false
   readonly key: string
   readonly subTopic: string
@@ -176,15 +179,26 @@ export class Channel {
       case "broadcast": {
         if (typeof payload["event"] !== "string") return
         const json = JSON.stringify(payload["payload"] ?? {})
-        return this.broadcast(frame, payload["event"], { json }, "")
+        const event = payload["event"]
+        return this.inOrder(() => this.broadcast(frame, event, { json }, ""))
       }
       case "presence":
-        return this.presence(frame, payload)
+        return this.inOrder(() => this.presence(frame, payload))
       case "access_token":
         return this.refresh(payload["access_token"])
       default:
         return
     }
+  }
+
+  /**
+   * Runs `step` after the steps before it. On a private channel the first broadcast or track waits
+   * for the policies; what the client sent after it must not overtake it.
+   */
+  private inOrder(step: () => Promise<void> | void) {
+    // A public channel asks no one: its steps finish at once, in order.
+    if (!this.isPrivate) return void step()
+    this.queue = this.queue.then(step).catch(() => undefined)
   }
 
   /** A client broadcast: to the other members here and on other gateways, to the sender too with `self`. */
@@ -218,8 +232,15 @@ export class Channel {
     if (this.ack) this.connection.reply({ ...frame, topic: this.topic }, "ok", {})
   }
 
-  private presence(frame: Frame, payload: Json) {
+  private async presence(frame: Frame, payload: Json): Promise<void> {
     if (payload["event"] === "track") {
+      if (this.isPrivate) {
+        this.trackable ??= await Effect.runPromise(
+          this.gateway.authorizeTopic(this.subTopic, this.claims, "track"),
+        )
+        if (this.closed) return
+        if (!this.trackable) return this.connection.reply(frame, "error", { reason: "Unauthorized" })
+      }
       const meta = objectOf(payload["payload"])
       this.gateway.presenceChanged(
         this.key,
@@ -247,6 +268,7 @@ export class Channel {
     if (this.closed) return
     this.claims = claims
     this.writable = undefined
+    this.trackable = undefined
     if (this.subscriber !== undefined) this.gateway.hub.reauthorize(this.subscriber)
     this.arm()
   }

@@ -26,11 +26,11 @@ export const defaultLimits: Limits = {
   idleTimeoutSeconds: 120,
 }
 
-/** May these claims read (join) or write (broadcast to) a private channel? */
+/** May these claims read (join), write (broadcast to) or track their presence on a private channel? */
 export type TopicAuthorizer = (
   subTopic: string,
   claims: Claims,
-  action: "read" | "write",
+  action: "read" | "write" | "track",
 ) => Effect.Effect<boolean>
 
 /** A broadcast as it travels: to this gateway's members and, through the relay, to the others'. */

@@ -223,7 +223,7 @@ describe.each(topologies)("Realtime through supabase-js (%s)", (topology) => {
   })
 
   describe("private channels", () => {
-    it("lets in and lets speak whom the app's policies on realtime.messages allow", async () => {
+    it("lets in, and lets speak and show presence, whom the app's policies on realtime.messages allow", async () => {
       const room = `room-${randomUUID().slice(0, 8)}`
       const carol = await signedIn(reactor)
       clients.push(carol.client)
@@ -237,6 +237,7 @@ describe.each(topologies)("Realtime through supabase-js (%s)", (topology) => {
       const listener = bob.client
         .channel(room, { config: private_ })
         .on("broadcast", { event: "wave" }, ({ payload }) => heardByBob.push(payload))
+        .on("presence", { event: "sync" }, () => undefined)
       expect(await subscribe(listener)).toBe("SUBSCRIBED")
       const speaker = ada.client
         .channel(room, { config: private_ })
@@ -257,6 +258,13 @@ describe.each(topologies)("Realtime through supabase-js (%s)", (topology) => {
       await new Promise((r) => setTimeout(r, 200))
       expect(heardByBob).toEqual([{ from: "ada" }])
       expect(heardByAda).toEqual([])
+      // Presence is writing too: a speaker may show it, a listener may not.
+      expect(await speaker.track({ status: "talking" })).toBe("ok")
+      expect(await listener.track({ status: "listening" })).toBe("error")
+      await eventually(() => Object.keys(listener.presenceState()).length === 1, "ada's presence")
+      expect(Object.values(listener.presenceState()).flat()).toEqual([
+        expect.objectContaining({ status: "talking" }),
+      ])
       // The policies are the same channel's only: the public channel of that name is another topic.
       await carol.client.removeChannel(refused)
       expect(await subscribe(carol.client.channel(room))).toBe("SUBSCRIBED")
