@@ -47,6 +47,14 @@ export type RelayMessage =
       readonly _tag: "GatewayGone"
       readonly origin: string
     }
+  | {
+      /**
+       * A gateway is still there, said every `gatewayHeartbeatMs`: one not heard from for
+       * `gatewayExpiryMs` (it died without a GatewayGone) has its presences dropped.
+       */
+      readonly _tag: "GatewayAlive"
+      readonly origin: string
+    }
 
 export interface BroadcastRelay {
   readonly publish: (message: RelayMessage) => Effect.Effect<void>

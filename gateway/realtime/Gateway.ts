@@ -16,6 +16,10 @@ export interface Limits {
   readonly replayBufferLimit: number
   /** A socket silent this long is closed; realtime-js sends a heartbeat every 25 s. */
   readonly idleTimeoutSeconds: number
+  /** How often this gateway tells the others it is there (GatewayAlive). */
+  readonly gatewayHeartbeatMs: number
+  /** A gateway not heard from this long is taken for dead: its presences leave. */
+  readonly gatewayExpiryMs: number
 }
 
 export const defaultLimits: Limits = {
@@ -24,6 +28,8 @@ export const defaultLimits: Limits = {
   maxBackpressureBytes: 4 * 1024 * 1024,
   replayBufferLimit: 10_000,
   idleTimeoutSeconds: 120,
+  gatewayHeartbeatMs: 5_000,
+  gatewayExpiryMs: 15_000,
 }
 
 /** May these claims read (join), write (broadcast to) or track their presence on a private channel? */

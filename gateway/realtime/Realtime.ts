@@ -169,8 +169,42 @@ export const make = (options: RealtimeOptions): Effect.Effect<Realtime, never, S
       },
     }
 
+    // When each other gateway was last heard from. One heard again after it was taken for dead
+    // (a network split, a stall) is asked for its presences on the topics followed here.
+    const heard = new Map<string, number>()
+    const expired = new Set<string>()
+    const hear = (origin: string) => {
+      heard.set(origin, Date.now())
+      if (!expired.delete(origin)) return
+      for (const topic of following.keys()) publishRelay({ _tag: "PresenceSync", origin: id, topic })
+    }
+    const expire = () => {
+      const before = Date.now() - limits.gatewayExpiryMs
+      for (const [origin, at] of heard) {
+        if (at >= before) continue
+        heard.delete(origin)
+        expired.add(origin)
+        for (const { topic, diff } of presence.dropRemote(origin)) deliverPresence(topic, diff)
+      }
+    }
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const timer = setInterval(() => {
+          publishRelay({ _tag: "GatewayAlive", origin: id })
+          expire()
+        }, limits.gatewayHeartbeatMs)
+        timer.unref()
+        return timer
+      }),
+      (timer) => Effect.sync(() => clearInterval(timer)),
+    )
+
     const onRelay = (message: RelayMessage) => {
       if (message.origin === id) return
+      if (message._tag === "GatewayGone") {
+        heard.delete(message.origin)
+        expired.delete(message.origin)
+      } else hear(message.origin)
       switch (message._tag) {
         case "Broadcast":
           return deliver({

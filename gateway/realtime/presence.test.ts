@@ -1,4 +1,5 @@
 import type { SupabaseClient } from "@supabase/supabase-js"
+import { Effect } from "effect"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import * as BroadcastRelay from "./BroadcastRelay.ts"
 import { anonKey, client, eventually, type Gateway, startGateway, subscribed } from "./test/harness.ts"
@@ -87,6 +88,33 @@ describe("presence", () => {
       await left.stop()
       await eventually(() => di.keys().join() === "di", "cy to leave with its gateway")
     } finally {
+      await right.stop()
+    }
+  })
+
+  it("drops the presences of a gateway gone silent without a goodbye, and takes them back when it is heard again", async () => {
+    const name = room()
+    const relay = BroadcastRelay.memory()
+    // The left gateway's messages can be cut off, as if it had died or the network had split.
+    let silent = false
+    const cuttable: BroadcastRelay.BroadcastRelay = {
+      publish: (message) => (silent ? Effect.void : relay.publish(message)),
+      subscribe: relay.subscribe,
+    }
+    const limits = { gatewayHeartbeatMs: 50, gatewayExpiryMs: 400 }
+    const left = await startGateway({ relay: cuttable, limits })
+    const right = await startGateway({ relay, limits })
+    try {
+      const cy = await visitor(left, name, "cy")
+      await cy.channel.track({ at: "left" })
+      const di = await visitor(right, name, "di")
+      await eventually(() => di.keys().join() === "cy", "di to learn of cy")
+      silent = true
+      await eventually(() => di.events.includes("leave:cy") && di.keys().length === 0, "cy to expire")
+      silent = false
+      await eventually(() => di.keys().join() === "cy", "cy to come back with its gateway")
+    } finally {
+      await left.stop()
       await right.stop()
     }
   })
