@@ -116,8 +116,10 @@ blobStoreContract("S3BlobStore on s3rver", async () => {
     store,
     largeSize: options.partSize,
     temporaries: () => incompleteUploads(raw, options.bucket),
-    // The part filling and those on their way, and what sending them takes.
-    memoryBudget: 4 * options.partSize,
+    // The part filling and those on their way (three), the buffers outgrown on the way to a part,
+    // and what the HTTP client and streams hold meanwhile: up to 31 MiB was seen, whatever the
+    // blob's size; a store holding the 60 MB blob would exceed it.
+    memoryBudget: 8 * options.partSize,
     abandonTemporary: async (ageMs) => {
       await run(store.stat("any"))
       // Died midway through a multipart upload.
