@@ -116,6 +116,7 @@ export const execute = (
         from: qualified(relation.schema, relation.name),
         name: relation.name,
         columns: relation.columns,
+        computed: relation.computed,
         relation,
       }
       return yield* readRows(ctx, () => source, query, "rows")

@@ -23,6 +23,8 @@ export interface Source {
   /** The name errors use for it. */
   readonly name: string
   readonly columns: ReadonlyArray<Column>
+  /** Fields that are functions of the row (a relation's computed fields); not part of `*`. */
+  readonly computed?: ReadonlyArray<Column>
   /** The relation whose relationships embedding follows, when there is one. */
   readonly relation: Relation | undefined
 }
@@ -105,6 +107,7 @@ const node = (
           from: qualified(target.schema, target.name),
           name: target.name,
           columns: target.columns,
+          computed: target.computed,
           relation: target,
         },
         item.children,

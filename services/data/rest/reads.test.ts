@@ -50,6 +50,20 @@ describe("select", () => {
     })
   })
 
+  it("reads computed fields (functions of the row) by name, in filters, order and embeds, never in *", async () => {
+    const selected = await call(db, "films", { query: "select=title,decade,d:decade::text&id=eq.1" })
+    expect(json(selected)).toEqual([{ title: "Rashomon", decade: 1950, d: "1950" }])
+    expect(await ids("decade=eq.1950")).toEqual([1, 2])
+    const ordered = await call(db, "directors", { query: "select=initials&order=initials.desc&id=lt.3" })
+    expect(json(ordered)).toEqual([{ initials: "AV" }, { initials: "AK" }])
+    const embedded = await call(db, "directors", {
+      query: "select=name,films(title,decade)&id=eq.2&films.decade=eq.1980",
+    })
+    expect(json(embedded)).toEqual([{ name: "Agnès Varda", films: [{ title: "Vagabond", decade: 1980 }] }])
+    const star = await call(db, "films", { query: "id=eq.1" })
+    expect(Object.keys((json(star) as Array<object>)[0]!)).not.toContain("decade")
+  })
+
   it("answers PGRST100 for a malformed select", async () => {
     expect(await error("films", "select=id,(")).toMatchObject({ status: 400, code: "PGRST100" })
   })

@@ -17,6 +17,11 @@ export interface Column extends TypeRef {
   /** A default, an identity or a generated expression fills it when an insert leaves it out. */
   readonly hasDefault: boolean
   readonly generated: boolean
+  /**
+   * A computed field, as PostgREST has them: not a column but a function of the row
+   * (`fn(table) returns scalar`), read as `schema.fn(alias)` and never part of `*`.
+   */
+  readonly computed?: { readonly schema: string; readonly name: string }
 }
 
 export type RelationKind = "table" | "view" | "materialized_view" | "foreign_table" | "partitioned_table"
@@ -29,6 +34,8 @@ export interface Relation {
   readonly primaryKey: ReadonlyArray<string>
   /** Each unique constraint's columns (the primary key included), to tell one-to-one from many-to-one. */
   readonly uniqueKeys: ReadonlyArray<ReadonlyArray<string>>
+  /** Its computed fields: exposed functions taking only its row and returning one scalar. */
+  readonly computed: ReadonlyArray<Column>
 }
 
 export interface ForeignKey {

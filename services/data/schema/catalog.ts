@@ -196,6 +196,40 @@ const toRoutine = (row: FunctionRow, schemas: ReadonlyArray<string>): Routine =>
   }
 }
 
+/**
+ * A relation's computed fields (PostgREST's): functions of one argument, its row type, returning
+ * one scalar. A column of the same name wins, as in PostgREST, and an overloaded name is left out.
+ */
+const computedFields = (
+  routines: ReadonlyArray<Routine>,
+  schema: string,
+  table: string,
+  columns: ReadonlyArray<Column>,
+): Array<Column> => {
+  const taken = new Set(columns.map((c) => c.name))
+  const candidates = routines.filter(
+    (r) =>
+      r.args.length === 1 &&
+      r.args[0]!.typeSchema === schema &&
+      r.args[0]!.typeName === table &&
+      !r.returns.set &&
+      r.returns.kind === "scalar" &&
+      !taken.has(r.name),
+  )
+  return candidates
+    .filter((r) => candidates.filter((o) => o.name === r.name).length === 1)
+    .map((r) => ({
+      name: r.name,
+      type: r.returns.type,
+      typeSchema: r.returns.typeSchema,
+      typeName: r.returns.typeName,
+      nullable: true,
+      hasDefault: false,
+      generated: true,
+      computed: { schema: r.schema, name: r.name },
+    }))
+}
+
 export const toCache = (
   schemas: ReadonlyArray<string>,
   columnRows: ReadonlyArray<Record<string, unknown>>,
@@ -207,6 +241,9 @@ export const toCache = (
     constraints
       .filter((c) => c.schema === schema && c.table === table && c.kind === kind)
       .map((c) => c.columns ?? [])
+  const routines = (functionRows as unknown as ReadonlyArray<FunctionRow>).map((row) =>
+    toRoutine(row, schemas),
+  )
   const relations: Array<Relation> = (columnRows as unknown as ReadonlyArray<ColumnsRow>).map((row) => {
     const primaryKey = keysOf(row.schema, row.name, "p")[0] ?? []
     return {
@@ -216,6 +253,7 @@ export const toCache = (
       columns: row.columns,
       primaryKey,
       uniqueKeys: [...(primaryKey.length > 0 ? [primaryKey] : []), ...keysOf(row.schema, row.name, "u")],
+      computed: computedFields(routines, row.schema, row.name, row.columns),
     }
   })
   const foreignKeys: Array<ForeignKey> = constraints
@@ -229,8 +267,5 @@ export const toCache = (
       refTable: c.ref_table!,
       refColumns: c.ref_columns ?? [],
     }))
-  const routines = (functionRows as unknown as ReadonlyArray<FunctionRow>).map((row) =>
-    toRoutine(row, schemas),
-  )
   return { schemas: [...schemas], relations, foreignKeys, routines }
 }

@@ -10,7 +10,8 @@ import { unacceptableFilter, undefinedColumn } from "../PostgrestError.ts"
 import type { PlanNode } from "../plan.ts"
 
 export const columnOf = (node: Pick<PlanNode, "source">, name: string): Column => {
-  const column = node.source.columns.find((c) => c.name === name)
+  const column =
+    node.source.columns.find((c) => c.name === name) ?? node.source.computed?.find((c) => c.name === name)
   if (column === undefined) throw undefinedColumn(node.source.name, name)
   return column
 }
@@ -22,7 +23,10 @@ export const fieldSql = (
   path: ReadonlyArray<JsonStep>,
   params: Params,
 ): string => {
-  let sql = `${alias}.${ident(column.name)}`
+  let sql =
+    column.computed === undefined
+      ? `${alias}.${ident(column.name)}`
+      : `${ident(column.computed.schema)}.${ident(column.computed.name)}(${alias})`
   if (path.length > 0 && !isJsonType(column)) sql = `to_jsonb(${sql})`
   for (const step of path) {
     sql = `${sql}${step.arrow}${params.add(step.key)}::${step.index ? "int4" : "text"}`

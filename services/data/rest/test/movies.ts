@@ -61,6 +61,10 @@ insert into profiles values (1, 'hello');
 insert into messages values (1, 1, 2, 'hi bob'), (2, 2, 1, 'hi ann');
 
 create function add(a int, b int default 1) returns int language sql immutable as $$ select a + b $$;
+-- Computed fields: functions of a row.
+create function decade(films) returns int language sql immutable as $$ select ($1.year / 10) * 10 $$;
+create function initials(directors) returns text language sql immutable
+  as $$ select string_agg(left(w, 1), '') from unnest(string_to_array($1.name, ' ')) w $$;
 create function films_since(since int) returns setof films language sql stable
   as $$ select * from films where year >= since order by id $$;
 create function best_film() returns films language sql stable as $$ select * from films order by rating desc nulls last limit 1 $$;
