@@ -103,10 +103,24 @@ export const RowChanged = data.event({
   }),
 })
 
+export const BroadcastSent = data.event({
+  name: "BroadcastSent",
+  description:
+    "SQL sent a realtime broadcast (realtime.send) and its transaction committed: every gateway delivers it to the topic's members",
+  payload: Schema.Struct({
+    topic: Schema.String.annotate({ description: "The channel's name, without `realtime:`" }),
+    event: Schema.String,
+    payload: JsonObject,
+    private: Schema.Boolean.annotate({
+      description: "For the private channel of that name, or the public one",
+    }),
+  }),
+})
+
 export const catalogue = {
   capability: "data",
   commands: [Write],
   queries: [Read],
-  events: [RowChanged],
+  events: [RowChanged, BroadcastSent],
   errors: [RestError],
 } as const satisfies Catalogue

@@ -51,6 +51,11 @@ export interface Realtime {
   readonly routes: ReadonlyArray<Route>
   /** Delivers row changes, in order; resolves once they are handed to the sockets. */
   readonly publishChanges: (changes: ReadonlyArray<RowChange>) => Effect.Effect<void>
+  /**
+   * A broadcast every gateway learns of by itself (one SQL sent, from the log): to this
+   * gateway's members only, not through the relay.
+   */
+  readonly deliverBroadcast: (message: BroadcastMessage) => Effect.Effect<void>
   /** Who may see what changed (new policies or grants): every subscriber's audiences are decided again. */
   readonly reauthorize: Effect.Effect<void>
   readonly sockets: () => number
@@ -310,6 +315,7 @@ export const make = (options: RealtimeOptions): Effect.Effect<Realtime, never, S
         broadcast: (m) => broadcast(m),
       }),
       publishChanges: (changes) => hub.publishChanges(changes),
+      deliverBroadcast: (message) => Effect.sync(() => deliver(message)),
       reauthorize: Effect.sync(() => hub.reauthorizeAll()),
       sockets: () => connections.size,
       close,

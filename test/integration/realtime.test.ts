@@ -222,6 +222,35 @@ describe.each(topologies)("Realtime through supabase-js (%s)", (topology) => {
     })
   })
 
+  describe("broadcast from the database", () => {
+    it("delivers what SQL sends with realtime.send once its transaction commits, and nothing of one rolled back", async () => {
+      const topic = `news-${randomUUID().slice(0, 8)}`
+      const heard: Array<unknown> = []
+      const listener = bob.client
+        .channel(topic)
+        .on("broadcast", { event: "headline" }, ({ payload }) => heard.push(payload))
+      expect(await subscribe(listener)).toBe("SUBSCRIBED")
+
+      await admin.query("begin")
+      await admin.query("select realtime.send($1, 'headline', $2, false)", [{ text: "never" }, topic])
+      await admin.query("rollback")
+      await admin.query("begin")
+      await admin.query("select realtime.send($1, 'headline', $2, false)", [{ text: "first" }, topic])
+      await admin.query("select realtime.send($1, 'headline', $2, false)", [{ text: "second" }, topic])
+      await admin.query("commit")
+      await eventually(() => heard.length === 2, "the committed broadcasts")
+      await new Promise((r) => setTimeout(r, 200))
+      expect(heard).toEqual([{ text: "first" }, { text: "second" }])
+
+      // Not for the API's roles: it sends to any topic, past the policies on realtime.messages.
+      await expect(
+        admin.query("set role authenticated; select realtime.send('{}', 'e', 't'); reset role"),
+      ).rejects.toThrow(/permission denied/)
+      await admin.query("reset role")
+      await expect(admin.query("select realtime.send('[1]', 'e', 't')")).rejects.toThrow(/JSON object/)
+    })
+  })
+
   describe("private channels", () => {
     it("lets in, and lets speak and show presence, whom the app's policies on realtime.messages allow", async () => {
       const room = `room-${randomUUID().slice(0, 8)}`

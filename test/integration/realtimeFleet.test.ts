@@ -87,4 +87,22 @@ describe("realtime across two gateways", () => {
     await eventually(() => listener.presenceState()["sender"] !== undefined, "the presence")
     expect(listener.presenceState()["sender"]).toEqual([expect.objectContaining({ at: "first gateway" })])
   })
+
+  it("delivers a broadcast sent from SQL to the members on both gateways, once each", async () => {
+    const topic = `news-${randomUUID().slice(0, 8)}`
+    const first: Array<unknown> = []
+    const second: Array<unknown> = []
+    await subscribe(
+      ada.client.channel(topic).on("broadcast", { event: "e" }, ({ payload }) => first.push(payload)),
+    )
+    await subscribe(
+      (await onSecond())
+        .channel(topic)
+        .on("broadcast", { event: "e" }, ({ payload }) => second.push(payload)),
+    )
+    await admin.query("select realtime.send($1, 'e', $2, false)", [{ n: 1 }, topic])
+    await eventually(() => first.length === 1 && second.length === 1, "the broadcast on both")
+    await new Promise((r) => setTimeout(r, 200))
+    expect([first, second]).toEqual([[{ n: 1 }], [{ n: 1 }]])
+  })
 })

@@ -76,5 +76,16 @@ export const start = Effect.gen(function* () {
       current().membership.apply(change)
     return started.publishChanges([change])
   })
+  // Broadcasts sent from SQL (realtime.send) come in the log too: each gateway delivers its own.
+  yield* bus.subscribe({ events: [Data.BroadcastSent] }, (delivery) => {
+    const sent = delivery.payload as typeof Data.BroadcastSent.payload.Type
+    return started.deliverBroadcast({
+      topic: `realtime:${sent.topic}`,
+      private: sent.private,
+      event: sent.event,
+      payload: { json: JSON.stringify(sent.payload) },
+      meta: "",
+    })
+  })
   return started
 })
