@@ -175,6 +175,28 @@ describe("embedding", () => {
     })
   })
 
+  it("embeds through views by the foreign keys of the columns they show, as PostgREST infers them", async () => {
+    // View to table (many-to-one), table to view (one-to-many), view to view.
+    expect(await get("film_list", "select=title,directors(name)&id=eq.1")).toEqual({
+      status: 200,
+      body: [{ title: "Rashomon", directors: { name: "Akira Kurosawa" } }],
+    })
+    expect(await get("directors", "select=name,film_list(title)&id=eq.2&film_list.order=id")).toEqual({
+      status: 200,
+      body: [{ name: "Agnès Varda", film_list: [{ title: "Cléo from 5 to 7" }, { title: "Vagabond" }] }],
+    })
+    expect(await get("film_list", "select=title,director_names(full_name)&id=eq.3")).toEqual({
+      status: 200,
+      body: [{ title: "Cléo from 5 to 7", director_names: { full_name: "Agnès Varda" } }],
+    })
+    expect(
+      await get("director_names", "select=full_name,film_list(title)&id=eq.1&film_list.order=id"),
+    ).toEqual({
+      status: 200,
+      body: [{ full_name: "Akira Kurosawa", film_list: [{ title: "Rashomon" }, { title: "Seven Samurai" }] }],
+    })
+  })
+
   it("answers PGRST200 when there is no relationship", async () => {
     expect(await get("films", "select=id,users(id)")).toEqual({
       status: 400,

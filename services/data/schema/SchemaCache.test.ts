@@ -58,7 +58,11 @@ describe("the schema cache", () => {
       nullable: false,
       hasDefault: false,
     })
-    expect(findRelation(cache, "api", "titles")).toMatchObject({ kind: "view", primaryKey: [] })
+    // A view showing a table's key has it, and the foreign keys to those columns reach the view.
+    expect(findRelation(cache, "api", "titles")).toMatchObject({ kind: "view", primaryKey: ["id"] })
+    expect(cache.foreignKeys).toContainEqual(
+      expect.objectContaining({ schema: "api", table: "covers", refTable: "titles", refColumns: ["id"] }),
+    )
   })
 
   it("holds foreign keys with their columns in order", () => {

@@ -1,7 +1,7 @@
 // The schema cache: the exposed relations, keys and functions as plain data, and lookups over it.
 import { Effect } from "effect"
 import type { PgError, Tx } from "../../../platform/postgres/Postgres.ts"
-import { columnsQuery, constraintsQuery, functionsQuery, toCache } from "./catalog.ts"
+import { columnsQuery, constraintsQuery, functionsQuery, toCache, viewColumnsQuery } from "./catalog.ts"
 
 /** A Postgres type, named so SQL can refer to it: `"typeSchema"."typeName"` (arrays are `_elem`). */
 export interface TypeRef {
@@ -80,14 +80,15 @@ export interface SchemaCache {
   readonly routines: ReadonlyArray<Routine>
 }
 
-/** Reads the catalog for `schemas` in three queries; run it again (e.g. on `NOTIFY pgrst`) to reload. */
+/** Reads the catalog for `schemas` in four queries; run it again (e.g. on `NOTIFY pgrst`) to reload. */
 export const load = (tx: Tx, schemas: ReadonlyArray<string>): Effect.Effect<SchemaCache, PgError> =>
   Effect.gen(function* () {
     const list = [...schemas]
     const columns = yield* tx.query(columnsQuery, [list])
     const constraints = yield* tx.query(constraintsQuery, [list])
     const functions = yield* tx.query(functionsQuery, [list])
-    return toCache(schemas, columns.rows, constraints.rows, functions.rows)
+    const viewColumns = yield* tx.query(viewColumnsQuery, [list])
+    return toCache(schemas, columns.rows, constraints.rows, functions.rows, viewColumns.rows)
   })
 
 export const findRelation = (cache: SchemaCache, schema: string, name: string): Relation | undefined =>

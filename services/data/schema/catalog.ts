@@ -49,6 +49,26 @@ where con.contype in ('p', 'u', 'f')
   and (con.contype <> 'f' or con.conparentid = 0)
 order by con.conname`
 
+/**
+ * Where each view column comes from: the base table and column its target entry names
+ * (resorigtbl, resorigcol in the stored rewrite rule), as PostgREST finds them. Columns that are
+ * expressions have none; a name seen with two origins (a subquery's column of the same name) is
+ * left out when the rows are read.
+ */
+export const viewColumnsQuery = `
+select n.nspname as schema, c.relname as name, m[1] as column,
+  sn.nspname as ref_schema, s.relname as ref_table, a.attname as ref_column
+from pg_class c
+join pg_namespace n on n.oid = c.relnamespace
+join pg_rewrite r on r.ev_class = c.oid
+cross join lateral regexp_matches(
+  r.ev_action::text, ':resname (\\S+) :ressortgroupref \\d+ :resorigtbl (\\d+) :resorigcol (\\d+)', 'g') m
+join pg_class s on s.oid = m[2]::oid
+join pg_namespace sn on sn.oid = s.relnamespace
+join pg_attribute a on a.attrelid = s.oid and a.attnum = m[3]::int2
+where c.relkind in ('v', 'm') and n.nspname = any($1::text[])
+  and exists (select 1 from pg_attribute va where va.attrelid = c.oid and va.attname = m[1])`
+
 /** Plain functions (not aggregates or procedures) with their arguments and result shape. */
 export const functionsQuery = `
 select n.nspname as schema, p.proname as name, p.provolatile as volatility, p.proretset as set,
@@ -230,11 +250,116 @@ const computedFields = (
     }))
 }
 
+interface ViewColumnRow {
+  readonly schema: string
+  readonly name: string
+  readonly column: string
+  readonly ref_schema: string
+  readonly ref_table: string
+  readonly ref_column: string
+}
+
+interface ViewOrigins {
+  readonly schema: string
+  readonly name: string
+  /** The view's column for each base column it shows (`schema.table.column`). */
+  readonly shows: ReadonlyMap<string, string>
+}
+
+/** Per view, which base columns it shows and under which names; a name of two origins is left out. */
+const viewOrigins = (rows: ReadonlyArray<ViewColumnRow>): Array<ViewOrigins> => {
+  const byView = new Map<string, { schema: string; name: string; columns: Map<string, string | null> }>()
+  for (const row of rows) {
+    const key = `${row.schema}\u0000${row.name}`
+    const view = byView.get(key) ?? { schema: row.schema, name: row.name, columns: new Map() }
+    byView.set(key, view)
+    const origin = `${row.ref_schema}.${row.ref_table}.${row.ref_column}`
+    const seen = view.columns.get(row.column)
+    view.columns.set(row.column, seen === undefined || seen === origin ? origin : null)
+  }
+  return [...byView.values()].map(({ schema, name, columns }) => {
+    const shows = new Map<string, string>()
+    // The first view column showing a base column stands for it.
+    for (const [column, origin] of columns)
+      if (origin !== null && !shows.has(origin)) shows.set(origin, column)
+    return { schema, name, shows }
+  })
+}
+
+/** `columns` of `schema.table` as `view` names them, when it shows every one. */
+const throughView = (
+  view: ViewOrigins,
+  schema: string,
+  table: string,
+  columns: ReadonlyArray<string>,
+): ReadonlyArray<string> | undefined => {
+  const mapped = columns.map((c) => view.shows.get(`${schema}.${table}.${c}`))
+  return mapped.every((c) => c !== undefined) ? (mapped as ReadonlyArray<string>) : undefined
+}
+
+/** The keys a view has because it shows a base table's key columns, as PostgREST infers them. */
+const viewKeys = (
+  view: ViewOrigins,
+  keysOf: (schema: string, table: string, kind: "p" | "u") => ReadonlyArray<ReadonlyArray<string>>,
+) => {
+  let primaryKey: ReadonlyArray<string> = []
+  const uniqueKeys: Array<ReadonlyArray<string>> = []
+  const bases = new Set([...view.shows.keys()].map((origin) => origin.split(".").slice(0, 2).join(".")))
+  for (const base of bases) {
+    const [schema, table] = base.split(".") as [string, string]
+    for (const key of keysOf(schema, table, "p")) {
+      const mapped = throughView(view, schema, table, key)
+      if (mapped === undefined) continue
+      if (primaryKey.length === 0) primaryKey = mapped
+      uniqueKeys.push(mapped)
+    }
+    for (const key of keysOf(schema, table, "u")) {
+      const mapped = throughView(view, schema, table, key)
+      if (mapped !== undefined) uniqueKeys.push(mapped)
+    }
+  }
+  return { primaryKey, uniqueKeys }
+}
+
+/**
+ * Foreign keys through views, as PostgREST infers them: one holds between views, or a view and a
+ * table, that show its columns on both sides, and keeps the constraint's name.
+ */
+const viewForeignKeys = (origins: ReadonlyArray<ViewOrigins>, foreignKeys: ReadonlyArray<ForeignKey>) => {
+  const sidesOf = (schema: string, table: string, columns: ReadonlyArray<string>) => [
+    { schema, table, columns, base: true },
+    ...origins.flatMap((view) => {
+      const mapped = throughView(view, schema, table, columns)
+      return mapped === undefined
+        ? []
+        : [{ schema: view.schema, table: view.name, columns: mapped, base: false }]
+    }),
+  ]
+  return foreignKeys.flatMap((fk) =>
+    sidesOf(fk.schema, fk.table, fk.columns).flatMap((from) =>
+      sidesOf(fk.refSchema, fk.refTable, fk.refColumns)
+        .filter((to) => !(from.base && to.base))
+        .map(
+          (to): ForeignKey => ({
+            name: fk.name,
+            schema: from.schema,
+            table: from.table,
+            columns: from.columns,
+            refSchema: to.schema,
+            refTable: to.table,
+            refColumns: to.columns,
+          }),
+        ),
+    ),
+  )
+}
+
 export const toCache = (
   schemas: ReadonlyArray<string>,
   columnRows: ReadonlyArray<Record<string, unknown>>,
   constraintRows: ReadonlyArray<Record<string, unknown>>,
   functionRows: ReadonlyArray<Record<string, unknown>>,
+  viewColumnRows: ReadonlyArray<Record<string, unknown>> = [],
 ): SchemaCache => {
   const constraints = constraintRows as unknown as ReadonlyArray<ConstraintRow>
   const keysOf = (schema: string, table: string, kind: "p" | "u") =>
@@ -244,19 +369,27 @@ export const toCache = (
   const routines = (functionRows as unknown as ReadonlyArray<FunctionRow>).map((row) =>
     toRoutine(row, schemas),
   )
+  const views = viewOrigins(viewColumnRows as unknown as ReadonlyArray<ViewColumnRow>)
   const relations: Array<Relation> = (columnRows as unknown as ReadonlyArray<ColumnsRow>).map((row) => {
-    const primaryKey = keysOf(row.schema, row.name, "p")[0] ?? []
+    const view = views.find((v) => v.schema === row.schema && v.name === row.name)
+    const keys =
+      view === undefined
+        ? (() => {
+            const primaryKey = keysOf(row.schema, row.name, "p")[0] ?? []
+            const unique = keysOf(row.schema, row.name, "u")
+            return { primaryKey, uniqueKeys: [...(primaryKey.length > 0 ? [primaryKey] : []), ...unique] }
+          })()
+        : viewKeys(view, keysOf)
     return {
       schema: row.schema,
       name: row.name,
       kind: relationKinds[row.kind] ?? "table",
       columns: row.columns,
-      primaryKey,
-      uniqueKeys: [...(primaryKey.length > 0 ? [primaryKey] : []), ...keysOf(row.schema, row.name, "u")],
+      ...keys,
       computed: computedFields(routines, row.schema, row.name, row.columns),
     }
   })
-  const foreignKeys: Array<ForeignKey> = constraints
+  const baseForeignKeys: Array<ForeignKey> = constraints
     .filter((c) => c.kind === "f" && c.ref_schema !== null && c.ref_table !== null)
     .map((c) => ({
       name: c.name,
@@ -267,5 +400,6 @@ export const toCache = (
       refTable: c.ref_table!,
       refColumns: c.ref_columns ?? [],
     }))
+  const foreignKeys = [...baseForeignKeys, ...viewForeignKeys(views, baseForeignKeys)]
   return { schemas: [...schemas], relations, foreignKeys, routines }
 }

@@ -61,6 +61,9 @@ insert into profiles values (1, 'hello');
 insert into messages values (1, 1, 2, 'hi bob'), (2, 2, 1, 'hi ann');
 
 create function add(a int, b int default 1) returns int language sql immutable as $$ select a + b $$;
+-- Views over tables: embedding follows the foreign keys of the columns they show.
+create view film_list as select id, title, director_id, year from films;
+create view director_names as select id, name as full_name from directors;
 -- Computed fields: functions of a row.
 create function decade(films) returns int language sql immutable as $$ select ($1.year / 10) * 10 $$;
 create function initials(directors) returns text language sql immutable
