@@ -7,7 +7,7 @@ import { type Binding, InvalidBinding, parseBindings } from "./bindings.ts"
 import type { Connection } from "./Connection.ts"
 import { broadcastTopic, type Gateway, presenceTopic, topicKey } from "./Gateway.ts"
 import type { Subscriber } from "./Hub.ts"
-import type { Frame, Payload } from "./Serializer.ts"
+import { encodeBroadcast, type Frame, type Payload } from "./Serializer.ts"
 
 type Json = Readonly<Record<string, unknown>>
 
@@ -43,6 +43,22 @@ const usable = (token: unknown): token is string =>
   typeof token === "string" && token !== "" && !token.startsWith("sb_")
 
 const maxTimer = 2 ** 31 - 1
+
+/** Supabase's most replayed messages per join. */
+const maxReplay = 25
+
+const replayOf = (
+  raw: unknown,
+): { readonly since: number; readonly limit: number } | undefined | "invalid" => {
+  if (raw === undefined || raw === null) return undefined
+  const replay = objectOf(raw)
+  const since = replay["since"]
+  const limit = replay["limit"] ?? maxReplay
+  if (typeof since !== "number" || !Number.isFinite(since)) return "invalid"
+  if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1 || limit > maxReplay)
+    return "invalid"
+  return { since, limit }
+}
 
 export class Channel {
   private timer: ReturnType<typeof setTimeout> | undefined
@@ -98,6 +114,10 @@ export class Channel {
     if (sinceRaw !== undefined && sinceRaw !== null && typeof sinceRaw !== "string")
       return refuse("InvalidPostgresChanges: postgres_changes_since must be a position string or null")
 
+    const replay = replayOf(broadcast["replay"])
+    if (replay === "invalid")
+      return refuse("InvalidReplay: broadcast.replay must be {since: milliseconds, limit?: 1 to 25}")
+
     const token = payload["access_token"]
     let claims = connection.apiKeyClaims
     if (usable(token)) {
@@ -131,6 +151,26 @@ export class Channel {
     )
     connection.channels.set(frame.topic, channel)
     channel.start(frame, bindings, sinceRaw as string | null | undefined)
+    // Supabase replays only on private channels: what a public one was sent is not kept for it.
+    if (replay !== undefined && isPrivate) await channel.replay(replay)
+  }
+
+  /** Sends this member the kept broadcasts it asked for, marked `replayed`, before what comes live. */
+  private async replay(replay: { readonly since: number; readonly limit: number }): Promise<void> {
+    const kept = await Effect.runPromise(
+      this.gateway.broadcastHistory.since(this.subTopic, this.isPrivate, replay.since, replay.limit),
+    )
+    if (this.closed) return
+    for (const message of kept) {
+      const { data, binary } = encodeBroadcast(
+        this.connection.vsn,
+        this.topic,
+        message.event,
+        { json: message.payload },
+        JSON.stringify({ replayed: true, id: message.id }),
+      )
+      this.connection.send(data, binary)
+    }
   }
 
   private start(frame: Frame, bindings: ReadonlyArray<Binding>, since: string | null | undefined) {

@@ -2,6 +2,7 @@
 // presence, and how a broadcast or a presence change leaves it.
 import type { Effect } from "effect"
 import type { Claims, InvalidJwt } from "../../platform/jwt/Jwt.ts"
+import type { BroadcastHistory } from "./BroadcastHistory.ts"
 import type { Hub } from "./Hub.ts"
 import type { Presence, PresenceDiff } from "./Presence.ts"
 import type { Payload, Vsn } from "./Serializer.ts"
@@ -63,6 +64,7 @@ export interface Gateway {
   readonly limits: Limits
   readonly verifyJwt: (token: string) => Effect.Effect<Claims, InvalidJwt>
   readonly authorizeTopic: TopicAuthorizer
+  readonly broadcastHistory: BroadcastHistory
   readonly hub: Hub
   readonly presence: Presence
   readonly broadcast: (message: BroadcastMessage, sender?: Sender) => void

@@ -7,6 +7,8 @@ import { Cause, Effect, Exit, type Scope } from "effect"
 import type { Claims, InvalidJwt } from "../../platform/jwt/Jwt.ts"
 import { QueryParams } from "../http/QueryParams.ts"
 import type { Route } from "../Route.ts"
+import type { BroadcastHistory } from "./BroadcastHistory.ts"
+import * as BroadcastHistories from "./BroadcastHistory.ts"
 import type { BroadcastRelay, RelayMessage } from "./BroadcastRelay.ts"
 import type { ChangeAuthorizer } from "./ChangeAuthorizer.ts"
 import type { ChangeHistory } from "./ChangeHistory.ts"
@@ -42,6 +44,8 @@ export interface RealtimeOptions {
    * may, as on Supabase before any policy on realtime.messages exists.
    */
   readonly authorizeTopic?: TopicAuthorizer
+  /** Broadcasts kept for `broadcast.replay` on private channels; none without it. */
+  readonly broadcastHistory?: BroadcastHistory
 }
 
 export interface Realtime {
@@ -155,6 +159,7 @@ export const make = (options: RealtimeOptions): Effect.Effect<Realtime, never, S
       limits,
       verifyJwt: options.verifyJwt,
       authorizeTopic,
+      broadcastHistory: options.broadcastHistory ?? BroadcastHistories.none,
       hub,
       presence,
       broadcast,

@@ -251,6 +251,59 @@ describe.each(topologies)("Realtime through supabase-js (%s)", (topology) => {
     })
   })
 
+  describe("broadcast replay", () => {
+    it("replays to a private channel that asks what SQL sent its topic since then, marked replayed, then goes live", async () => {
+      const room = `room-${randomUUID().slice(0, 8)}`
+      await admin.query("insert into room_members (room, user_id) values ($1, $2)", [room, bob.userId])
+      const before = Date.now() - 1_000
+      // The public channel of that name hears the last one: the gateway has had them all, in order.
+      const open: Array<unknown> = []
+      const opened = ada.client
+        .channel(room)
+        .on("broadcast", { event: "note" }, ({ payload }) => open.push(payload))
+      expect(await subscribe(opened)).toBe("SUBSCRIBED")
+      for (const [n, topic, isPrivate] of [
+        [1, room, true],
+        [2, `${room}-other`, true],
+        [3, room, true],
+        [4, room, false],
+      ] as const)
+        await admin.query("select realtime.send($1, 'note', $2, $3)", [{ n }, topic, isPrivate])
+      await eventually(() => open.length === 1, "the public one")
+
+      const heard: Array<{ payload: unknown; meta?: { replayed?: boolean; id: string } }> = []
+      const channel = bob.client
+        .channel(room, { config: { private: true, broadcast: { replay: { since: before, limit: 10 } } } })
+        .on("broadcast", { event: "note" }, (message) => heard.push(message as never))
+      expect(await subscribe(channel)).toBe("SUBSCRIBED")
+      await eventually(() => heard.length === 2, "the replay")
+      expect(heard.map((m) => [m.payload, m.meta?.replayed])).toEqual([
+        [{ n: 1 }, true],
+        [{ n: 3 }, true],
+      ])
+      await admin.query("select realtime.send($1, 'note', $2, true)", [{ n: 5 }, room])
+      await eventually(() => heard.length === 3, "the live broadcast")
+      expect(heard[2]).toMatchObject({ payload: { n: 5 }, meta: { id: expect.any(String) } })
+      expect(heard[2]!.meta?.replayed).toBeUndefined()
+      expect(new Set(heard.map((m) => m.meta?.id)).size).toBe(3)
+
+      // Asked from after them: nothing to replay. Asked wrongly: refused.
+      await bob.client.removeChannel(channel)
+      const later: Array<unknown> = []
+      const fresh = bob.client
+        .channel(room, { config: { private: true, broadcast: { replay: { since: Date.now() + 60_000 } } } })
+        .on("broadcast", { event: "note" }, (m) => later.push(m))
+      expect(await subscribe(fresh)).toBe("SUBSCRIBED")
+      await new Promise((r) => setTimeout(r, 300))
+      expect(later).toEqual([])
+      await bob.client.removeChannel(fresh)
+      const wrong = bob.client.channel(room, {
+        config: { private: true, broadcast: { replay: { since: 0, limit: 1000 } } },
+      })
+      expect(await subscribe(wrong)).toMatch(/^CHANNEL_ERROR: .*InvalidReplay/)
+    })
+  })
+
   describe("private channels", () => {
     it("lets in, and lets speak and show presence, whom the app's policies on realtime.messages allow", async () => {
       const room = `room-${randomUUID().slice(0, 8)}`

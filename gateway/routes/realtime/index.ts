@@ -2,7 +2,7 @@
 // captured change followed from the bus, missed ones read back from the event log, broadcasts and
 // presence shared with other gateways over bus signals, delivery authorized by the tables' RLS, and
 // private channels by the policies on realtime.messages.
-import { Effect, Semaphore } from "effect"
+import { Effect, Option, Semaphore } from "effect"
 import { Bus } from "../../../bus/Bus.ts"
 import * as Data from "../../../contracts/data.ts"
 import { ReactorConfig } from "../../../platform/config/Config.ts"
@@ -13,6 +13,7 @@ import * as Realtime from "../../realtime/Realtime.ts"
 import type { RowChange } from "../../realtime/RowChange.ts"
 import { AuthGateway } from "../auth/AuthGateway.ts"
 import { busRelay } from "./busRelay.ts"
+import { logBroadcasts } from "./logBroadcasts.ts"
 import { logHistory } from "./logHistory.ts"
 import { loadPolicies, type Policies } from "./Policies.ts"
 import { rlsAuthorizer } from "./RlsAuthorizer.ts"
@@ -56,6 +57,9 @@ export const start = Effect.gen(function* () {
   policies ??= first
   const current = () => policies!
 
+  // The newest log position this gateway's live broadcasts have reached: what the bus had when it
+  // started following, then each one received. A replay stops there; later ones come live.
+  let broadcastsUntil: LogCursor.LogCursor | undefined
   realtime = yield* Realtime.make({
     verifyJwt: (yield* AuthGateway).verify,
     authorizer: rlsAuthorizer({ postgres, policies: current, refresh }),
@@ -65,6 +69,7 @@ export const start = Effect.gen(function* () {
     }),
     relay: busRelay(bus),
     authorizeTopic: topicPolicies(postgres),
+    broadcastHistory: logBroadcasts(postgres, config.realtime.replay_window_ms, () => broadcastsUntil),
   })
   const started = realtime
   yield* bus.subscribe({ events: [Data.RowChanged] }, (delivery) => {
@@ -79,13 +84,25 @@ export const start = Effect.gen(function* () {
   // Broadcasts sent from SQL (realtime.send) come in the log too: each gateway delivers its own.
   yield* bus.subscribe({ events: [Data.BroadcastSent] }, (delivery) => {
     const sent = delivery.payload as typeof Data.BroadcastSent.payload.Type
+    const at = LogCursor.parse(delivery.logPosition)
+    if (at !== undefined)
+      broadcastsUntil = broadcastsUntil === undefined ? at : LogCursor.max(at, broadcastsUntil)
     return started.deliverBroadcast({
       topic: `realtime:${sent.topic}`,
       private: sent.private,
       event: sent.event,
       payload: { json: JSON.stringify(sent.payload) },
-      meta: "",
+      // As Supabase sends it: the id a replay of the same message carries too.
+      meta: JSON.stringify({ id: delivery.id }),
     })
   })
+  // Read after subscribing: an event between the two is received live and may be replayed too,
+  // rather than be neither.
+  const published = yield* bus.lastPublished.pipe(Effect.orElseSucceed(() => Option.none()))
+  if (Option.isSome(published)) {
+    const at = LogCursor.parse(published.value.logPosition)
+    if (at !== undefined)
+      broadcastsUntil = broadcastsUntil === undefined ? at : LogCursor.max(at, broadcastsUntil)
+  }
   return started
 })
