@@ -197,6 +197,35 @@ describe("embedding", () => {
     })
   })
 
+  it("embeds computed relationships, functions of the row, by their name", async () => {
+    expect(await get("directors", "select=name,directed(title)&id=eq.1&directed.order=id")).toEqual({
+      status: 200,
+      body: [{ name: "Akira Kurosawa", directed: [{ title: "Rashomon" }, { title: "Seven Samurai" }] }],
+    })
+    expect(await get("films", "select=title,director_of(name)&id=in.(3,5)&order=id")).toEqual({
+      status: 200,
+      body: [
+        { title: "Cléo from 5 to 7", director_of: { name: "Agnès Varda" } },
+        { title: 'Untitled, "draft"', director_of: null },
+      ],
+    })
+    // Filtered, inner-joined and ordered by like any embed.
+    expect(
+      await get("directors", "select=name,directed!inner(title)&directed.year=gt.1980&order=id"),
+    ).toEqual({ status: 200, body: [{ name: "Agnès Varda", directed: [{ title: "Vagabond" }] }] })
+    expect(
+      await get("films", "select=title,director_of()&id=lt.5&order=director_of(name).desc,id"),
+    ).toMatchObject({
+      status: 200,
+      body: [
+        { title: "Rashomon" },
+        { title: "Seven Samurai" },
+        { title: "Cléo from 5 to 7" },
+        { title: "Vagabond" },
+      ],
+    })
+  })
+
   it("answers PGRST200 when there is no relationship", async () => {
     expect(await get("films", "select=id,users(id)")).toEqual({
       status: 400,

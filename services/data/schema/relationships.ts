@@ -25,6 +25,11 @@ export interface Relationship {
   readonly columns: ReadonlyArray<readonly [string, string]>
   readonly junction: Junction | undefined
   readonly isSelf: boolean
+  /**
+   * A computed relationship (PostgREST's): the function of the origin's row that gives the target's
+   * rows, `schema.fn(origin)`; it is named by the function, and has no columns to join on.
+   */
+  readonly computed?: { readonly schema: string; readonly name: string }
 }
 
 export const isToOne = (r: Relationship) => r.cardinality === "many-to-one" || r.cardinality === "one-to-one"
@@ -100,6 +105,32 @@ const manyToMany = (cache: SchemaCache, origin: Relation): ReadonlyArray<Relatio
   })
 }
 
+/**
+ * Functions taking only `origin`'s row and returning rows of an exposed relation: many when they
+ * return a set, else one. A function named like a relation or foreign key it would hide is still
+ * reached by its own name only.
+ */
+const computedRelationships = (cache: SchemaCache, origin: Relation): ReadonlyArray<Relationship> =>
+  cache.routines.flatMap((r): ReadonlyArray<Relationship> => {
+    const arg = r.args[0]
+    if (r.args.length !== 1 || arg!.typeSchema !== origin.schema || arg!.typeName !== origin.name) return []
+    const returned = r.returns.relation
+    const target = returned === undefined ? undefined : findRelation(cache, returned.schema, returned.name)
+    if (target === undefined) return []
+    return [
+      {
+        origin,
+        target,
+        cardinality: r.returns.set ? "one-to-many" : "many-to-one",
+        constraint: r.name,
+        columns: [],
+        junction: undefined,
+        isSelf: false,
+        computed: { schema: r.schema, name: r.name },
+      },
+    ]
+  })
+
 /** Every relationship that starts at `origin`. */
 export const relationshipsOf = (cache: SchemaCache, origin: Relation): ReadonlyArray<Relationship> => [
   ...cache.foreignKeys
@@ -111,6 +142,7 @@ export const relationshipsOf = (cache: SchemaCache, origin: Relation): ReadonlyA
     .flatMap((fk) => direct(cache, fk))
     .filter((r) => r.origin.schema === origin.schema && r.origin.name === origin.name),
   ...manyToMany(cache, origin),
+  ...computedRelationships(cache, origin),
 ]
 
 const singleColumn = (pairs: ReadonlyArray<readonly [string, string]>, side: 0 | 1): string | undefined =>
@@ -127,6 +159,10 @@ export const matchRelationships = (
   hint: string | undefined,
 ): ReadonlyArray<Relationship> =>
   all.filter((r) => {
+    // A computed relationship answers to its function's name, and takes no hint.
+    if (r.computed !== undefined) return hint === undefined && r.computed.name === target
+    if (all.some((o) => o.computed?.name === target) && hint === undefined && r.target.name !== target)
+      return false
     const byColumn = (name: string) => singleColumn(r.columns, 0) === name
     const byRefColumn = (name: string) => singleColumn(r.columns, 1) === name
     const byConstraint = (name: string) => r.junction === undefined && r.constraint === name

@@ -28,6 +28,10 @@ export interface BuiltNode {
 /** The conditions tying `child` (read as `alias`) to its parent's row, and any junction join. */
 const joinTo = (child: PlanNode, alias: string, parentAlias: string) => {
   const r = child.relationship!
+  // A computed relationship's rows are the function's of the parent row: nothing to join on. A
+  // function returning one row gives a row of nulls for none, which is no row.
+  if (r.computed !== undefined)
+    return { junction: "", conditions: isToOne(r) ? [`NOT (${alias} IS NULL)`] : [] }
   if (r.junction === undefined) {
     return {
       junction: "",
@@ -42,6 +46,14 @@ const joinTo = (child: PlanNode, alias: string, parentAlias: string) => {
     junction: ` JOIN ${ident(r.junction.schema)}.${ident(r.junction.name)} AS ${j} ON ${on}`,
     conditions: r.junction.sourceColumns.map(([jc, oc]) => `${j}.${ident(jc)} = ${parentAlias}.${ident(oc)}`),
   }
+}
+
+/** What an embedded level reads: its relation, or its computed relationship's function of the parent row. */
+const sourceOf = (node: PlanNode, parentAlias: string) => {
+  const computed = node.relationship?.computed
+  return computed === undefined
+    ? node.source.from
+    : `${ident(computed.schema)}.${ident(computed.name)}(${parentAlias})`
 }
 
 const limitSql = (range: Range, params: Params) =>
@@ -150,7 +162,8 @@ export const buildNode = (
       const x = ident(aliases.next("o"))
       const tie = joinTo(child, x, alias)
       const value = fieldSql(x, columnOf(child, term.field.name), term.field.path, params)
-      expr = `(SELECT ${value} FROM ${child.source.from} AS ${x} WHERE ${tie.conditions.join(" AND ")})`
+      const where = tie.conditions.length === 0 ? "" : ` WHERE ${tie.conditions.join(" AND ")}`
+      expr = `(SELECT ${value} FROM ${sourceOf(child, alias)} AS ${x}${where})`
     }
     const direction = term.direction === undefined ? "" : term.direction === "asc" ? " ASC" : " DESC"
     const nulls = term.nulls === undefined ? "" : term.nulls === "nullsfirst" ? " NULLS FIRST" : " NULLS LAST"
@@ -160,7 +173,7 @@ export const buildNode = (
   return {
     select,
     outputs,
-    from: `${node.source.from} AS ${alias}${link?.junction ?? ""}`,
+    from: `${parentAlias === undefined ? node.source.from : sourceOf(node, ident(parentAlias))} AS ${alias}${link?.junction ?? ""}`,
     joins,
     where,
     used: ctx.used,

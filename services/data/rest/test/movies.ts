@@ -64,6 +64,11 @@ create function add(a int, b int default 1) returns int language sql immutable a
 -- Views over tables: embedding follows the foreign keys of the columns they show.
 create view film_list as select id, title, director_id, year from films;
 create view director_names as select id, name as full_name from directors;
+-- Computed relationships: functions of a row returning rows of a table.
+create function directed(directors) returns setof films language sql stable
+  as $$ select * from films where director_id = $1.id $$;
+create function director_of(films) returns directors language sql stable
+  as $$ select * from directors where id = $1.director_id $$;
 -- Computed fields: functions of a row.
 create function decade(films) returns int language sql immutable as $$ select ($1.year / 10) * 10 $$;
 create function initials(directors) returns text language sql immutable
