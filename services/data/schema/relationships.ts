@@ -157,12 +157,13 @@ export const matchRelationships = (
   all: ReadonlyArray<Relationship>,
   target: string,
   hint: string | undefined,
-): ReadonlyArray<Relationship> =>
-  all.filter((r) => {
-    // A computed relationship answers to its function's name, and takes no hint.
-    if (r.computed !== undefined) return hint === undefined && r.computed.name === target
-    if (all.some((o) => o.computed?.name === target) && hint === undefined && r.target.name !== target)
-      return false
+): ReadonlyArray<Relationship> => {
+  // A computed relationship answers to its function's name, before anything else of that name,
+  // and takes no hint.
+  const computed = hint === undefined ? all.filter((r) => r.computed?.name === target) : []
+  if (computed.length > 0) return computed
+  return all.filter((r) => {
+    if (r.computed !== undefined) return false
     const byColumn = (name: string) => singleColumn(r.columns, 0) === name
     const byRefColumn = (name: string) => singleColumn(r.columns, 1) === name
     const byConstraint = (name: string) => r.junction === undefined && r.constraint === name
@@ -185,3 +186,4 @@ export const matchRelationships = (
       (byConstraint(hint) || byColumn(hint) || byRefColumn(hint) || r.junction?.name === hint)
     )
   })
+}
