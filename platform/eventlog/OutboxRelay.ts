@@ -2,6 +2,7 @@
 // One relay is active per database (an advisory lock held on a dedicated connection); the others
 // wait to take over. It resumes after the later of its checkpoint and the last event the bus
 // already has, so a relay killed between publishing and checkpointing publishes nothing twice.
+import { randomUUID } from "node:crypto"
 import { Effect, Option, Schedule, type Scope } from "effect"
 import pg from "pg"
 import type { BusShape } from "../../bus/Bus.ts"
@@ -27,6 +28,8 @@ export interface RelayOptions {
 
 const checkpointName = "outbox"
 const wakeupTopic = "outbox-wakeup"
+/** Signs this process's forwarded commits, so its own relay, told of them already, skips them. */
+const processId = randomUUID()
 
 /**
  * Tells the relay, wherever in the fleet it leads, that this process committed events: a signal
@@ -34,9 +37,27 @@ const wakeupTopic = "outbox-wakeup"
  */
 export const forwardCommits = (bus: BusShape): Effect.Effect<void, never, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.sync(() => Wakeup.listen(() => Effect.runFork(Effect.ignore(bus.signal(wakeupTopic, ""))))),
+    Effect.sync(() => Wakeup.listen(() => Effect.runFork(Effect.ignore(bus.signal(wakeupTopic, processId))))),
     (stop) => Effect.sync(stop),
   ).pipe(Effect.asVoid)
+
+/**
+ * Calls `onCommit` once per commit that appended events: those of this process as they happen,
+ * and those other processes forward. This process's own forwarded ones come back over the bus
+ * too, and are skipped: one wake-up each, not two. Runs until the scope closes.
+ */
+export const followCommits = (bus: BusShape, onCommit: () => void): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    yield* Effect.acquireRelease(
+      Effect.sync(() => Wakeup.listen(onCommit)),
+      (stop) => Effect.sync(stop),
+    )
+    yield* bus
+      .listen(wakeupTopic, (from) => {
+        if (from !== processId) onCommit()
+      })
+      .pipe(Effect.ignore)
+  })
 /** Arbitrary but fixed, and distinct from the migration lock. */
 const relayLock = 7_348_129_002
 
@@ -83,12 +104,8 @@ export const run = (
         notified = true
         wake?.()
       }
-      yield* Effect.acquireRelease(
-        Effect.sync(() => Wakeup.listen(onCommit)),
-        (stop) => Effect.sync(stop),
-      )
       // Commits in other processes of the fleet say so on the bus (see forwardCommits).
-      yield* bus.listen(wakeupTopic, onCommit).pipe(Effect.ignore)
+      yield* followCommits(bus, onCommit)
       // Until `ms` pass or a commit in this process signals, whichever is first. The canceller only
       // runs on interruption, so each way out clears the other.
       const sleep = (ms: number) =>
