@@ -151,6 +151,15 @@ export class Channel {
     )
     connection.channels.set(frame.topic, channel)
     channel.start(frame, bindings, sinceRaw as string | null | undefined)
+    // Changes are captured in the writing transaction and followed from the log: a joined channel
+    // receives every change committed from now on, so the answer to `replication_ready` is at once.
+    if (broadcast["replication_ready"] === true)
+      channel.push("system", {
+        extension: "system",
+        status: "ok",
+        message: "Replication connection established",
+        channel: subTopic,
+      })
     // Supabase replays only on private channels: what a public one was sent is not kept for it.
     if (replay !== undefined && isPrivate) await channel.replay(replay)
   }

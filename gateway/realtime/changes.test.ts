@@ -314,3 +314,17 @@ describe("resuming postgres_changes", () => {
     expect(resumed.seen).toEqual([100])
   })
 })
+
+describe("replication_ready", () => {
+  it("tells a channel that asked that changes flow, once it has joined", async () => {
+    const c = await connect(await serviceKey())
+    const system: Array<Record<string, unknown>> = []
+    const channel = c
+      .channel(room(), { config: { broadcast: { replication_ready: true } } })
+      .on("postgres_changes", { event: "*", schema: "public", table: "todos" }, () => undefined)
+      .on("system", {}, (p: Record<string, unknown>) => system.push(p))
+    expect(await subscribed(channel)).toEqual({ status: "SUBSCRIBED" })
+    await eventually(() => system.some((p) => p["message"] === "Replication connection established"))
+    expect(system.find((p) => p["extension"] === "system")).toMatchObject({ status: "ok" })
+  })
+})
