@@ -162,12 +162,14 @@ export const storageBench = async (options: StorageBenchOptions) => {
       const big = `${base}/object/bench/big.bin`
       const file = await sourceFile(options.tmp, megabytes)
       const bearer = ["-H", `authorization: Bearer ${options.serviceKey}`]
-      // Chunked: uWS refuses a Content-Length of ten digits (1e9 bytes or more), see the README.
+      // With its Content-Length, as storage-js sends a file; chunked from 1e9 bytes, because uWS
+      // refuses a Content-Length of ten digits (see the README).
+      const chunked = megabytes * mib >= 1e9 ? ["-H", "transfer-encoding: chunked"] : []
       const upload = () =>
         curl([
           ...bearer,
           ...["-H", "content-type: application/octet-stream", "-H", "x-upsert: true"],
-          ...["-H", "transfer-encoding: chunked", "-T", file, "-X", "POST", "-o", "/dev/null", big],
+          ...[...chunked, "-T", file, "-X", "POST", "-o", "/dev/null", big],
         ])
       const download = () => curl([...bearer, "-o", "/dev/null", big])
       const rounds = Math.max(1, Math.min(options.rounds, 3))

@@ -26,6 +26,12 @@ export interface PutOptions {
   readonly limit: number
   /** Recorded where the store keeps one (S3); metadata in Postgres is what Storage serves. */
   readonly contentType: string
+  /**
+   * The body's length, when known before it arrives (a raw upload's Content-Length): a body that
+   * ends short of it or runs past it fails the put. S3 then streams a large blob in one PUT rather
+   * than in parts held in memory.
+   */
+  readonly size?: number
 }
 
 /** Bytes `start` to `end` inclusive, both from 0. An `end` past the blob reads to its end. */

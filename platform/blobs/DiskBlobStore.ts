@@ -20,7 +20,7 @@ import {
   type ByteRange,
 } from "./BlobStore.ts"
 import { makeDirs, orMissing, syncDir, syncFile } from "./Durable.ts"
-import { Meter, OverLimit } from "./Meter.ts"
+import { discard, ExactLength, Meter, OverLimit } from "./Meter.ts"
 
 const storeError = (what: string, cause: unknown) =>
   new BlobStoreError({ message: `disk blob store: ${what}: ${(cause as Error)?.message ?? cause}`, cause })
@@ -55,12 +55,13 @@ export const make = (root: string): BlobStoreShape => {
     key: string,
     body: Parameters<BlobStoreShape["put"]>[1],
     limit: number,
+    size: number | undefined,
     signal: AbortSignal,
   ) => {
     await mkdir(tmp, { recursive: true })
     const temp = join(tmp, `${randomUUID()}.part`)
     try {
-      const meter = new Meter(limit)
+      const meter = size === undefined ? new Meter(limit) : new ExactLength(size)
       // Made before the pipeline starts, so the `finally` below never runs ahead of its creation.
       const handle = await open(temp, "wx")
       // Several MiB may wait for the disk, so writes leave as large writev calls while more arrives.
@@ -78,12 +79,18 @@ export const make = (root: string): BlobStoreShape => {
     }
   }
 
-  const put: BlobStoreShape["put"] = (key, body, { limit }) =>
+  const put: BlobStoreShape["put"] = (key, body, { limit, size }) =>
     checkKeys(key).pipe(
       Effect.andThen(checkAmount("limit", limit)),
       Effect.andThen(
         Effect.tryPromise({
-          try: (signal) => write(key, body, limit, signal),
+          try: async (signal) => {
+            if (size !== undefined && size > limit) {
+              discard(body)
+              throw new OverLimit(limit)
+            }
+            return write(key, body, limit, size, signal)
+          },
           catch: (cause) =>
             cause instanceof OverLimit ? new BlobTooLarge({ limit }) : storeError(`put ${key}`, cause),
         }),

@@ -1,6 +1,8 @@
 // Blobs as objects in one S3 bucket (AWS, MinIO, R2, s3rver…), through the minio client. S3 makes
 // an object visible only once its PUT or multipart upload completes, so a blob is uploaded straight
 // to its key; its ETag is the one S3 gives it, as Supabase Storage serves on S3.
+import { request as httpRequest, type IncomingMessage } from "node:http"
+import { request as httpsRequest } from "node:https"
 import { PassThrough, Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import { Effect, Layer, Stream } from "effect"
@@ -16,7 +18,7 @@ import {
   BlobTooLarge,
   type ByteRange,
 } from "./BlobStore.ts"
-import { Meter, OverLimit } from "./Meter.ts"
+import { discard, ExactLength, Meter, OverLimit } from "./Meter.ts"
 
 export interface S3BlobStoreOptions {
   readonly endPoint: string
@@ -86,6 +88,12 @@ const trimmed = (response: Readable & Served, range: ByteRange): Readable => {
   return Readable.from(slice(response, range.start - start, range.end - range.start + 1), {
     objectMode: false,
   })
+}
+
+const readText = async (response: IncomingMessage) => {
+  let text = ""
+  for await (const chunk of response) text += chunk
+  return text
 }
 
 export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
@@ -181,8 +189,42 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
     }
   }
 
-  const write = async (key: string, body: Body, limit: number, contentType: string, signal: AbortSignal) => {
-    const meter = new Meter(limit)
+  /**
+   * A blob whose size is known, streamed in one PUT to a presigned URL (the minio client signs;
+   * the payload goes unsigned, as over HTTPS): nothing is held in memory and S3 keeps nothing
+   * unless every byte arrives, since a PUT is atomic.
+   */
+  const stream = async (key: string, body: Body, size: number, contentType: string, signal: AbortSignal) => {
+    const url = new URL(await client.presignedPutObject(bucket, key, 15 * 60))
+    const send = url.protocol === "https:" ? httpsRequest : httpRequest
+    const request = send(url, {
+      method: "PUT",
+      headers: { "content-length": String(size), "content-type": contentType },
+      signal,
+    })
+    const answered = new Promise<IncomingMessage>((resolve, reject) => {
+      request.once("response", resolve)
+      request.once("error", reject)
+    })
+    // A failed body destroys the request, whose error then is the pipeline's, not another.
+    answered.catch(() => undefined)
+    await pipeline(body, new ExactLength(size), request, { signal })
+    const response = await answered
+    const text = await readText(response)
+    if (response.statusCode !== 200)
+      throw new Error(`PUT answered ${response.statusCode}: ${text.slice(0, 300)}`)
+    return { size, etag: unquoted(String(response.headers.etag ?? "")), modified: new Date() }
+  }
+
+  const write = async (
+    key: string,
+    body: Body,
+    limit: number,
+    contentType: string,
+    signal: AbortSignal,
+    size: number | undefined,
+  ) => {
+    const meter = size === undefined ? new Meter(limit) : new ExactLength(size)
     // Grows up to one part, so a small blob does not take a part's worth of memory: 64 KiB, 1 MiB,
     // then a part. Each outgrown buffer is garbage until the collector runs, so few steps of
     // growth keep a large put's memory near its parts' (a ×4 growth left 5 MiB of it behind).
@@ -235,15 +277,23 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
     }
   }
 
-  const put: BlobStoreShape["put"] = (key, body, { limit, contentType }) => {
+  const put: BlobStoreShape["put"] = (key, body, { limit, contentType, size }) => {
     const most = Math.min(limit, maxBlobSize)
+    // A large blob of known size goes in one streamed PUT; the rest is buffered in parts.
+    const streamed = size !== undefined && size > partSize && size <= most
     return checkKeys(key).pipe(
       Effect.andThen(checkAmount("limit", limit)),
       Effect.andThen(
         Effect.tryPromise({
           try: async (signal) => {
             await ensureBucket()
-            return write(key, body, most, contentType, signal)
+            if (size !== undefined && size > most) {
+              discard(body)
+              throw new OverLimit(most)
+            }
+            return streamed
+              ? stream(key, body, size, contentType, signal)
+              : write(key, body, most, contentType, signal, size)
           },
           catch: (cause) =>
             cause instanceof OverLimit ? new BlobTooLarge({ limit: most }) : storeError(`put ${key}`, cause),

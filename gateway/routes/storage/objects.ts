@@ -122,6 +122,8 @@ export const upload = (
     const declared = request.headers.get("content-length")
     const multipart = /^multipart\/form-data/i.test(request.headers.get("content-type") ?? "")
     const body = yield* incoming(request)
+    // A form's length includes its boundaries and fields: only a raw body's is the object's.
+    const size = declared !== undefined && !multipart && /^\d+$/.test(declared) ? Number(declared) : null
     const plan = yield* bus.request(
       Storage.PrepareUpload,
       {
@@ -130,14 +132,17 @@ export const upload = (
         name,
         upsert: replace,
         mimetype: body.mimetype,
-        // A form's length includes its boundaries and fields: only a raw body's is the object's.
-        size: declared !== undefined && !multipart && /^\d+$/.test(declared) ? Number(declared) : null,
+        size,
         upload_token: grant?.uploadToken ?? null,
       },
       { meta: request.meta, timeout },
     )
     const stored = yield* blobs
-      .put(plan.blob_key, body.body, { limit: plan.limit, contentType: body.mimetype })
+      .put(plan.blob_key, body.body, {
+        limit: plan.limit,
+        contentType: body.mimetype,
+        ...(size === null ? {} : { size }),
+      })
       .pipe(Effect.catchTag("BlobTooLarge", () => Effect.fail(errors.tooLarge())))
     if (dieAfterBlob) process.kill(process.pid, "SIGKILL")
     const recorded = yield* bus

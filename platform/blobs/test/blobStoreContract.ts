@@ -189,6 +189,47 @@ export const blobStoreContract = (name: string, makeHarness: () => Promise<BlobS
         expect(await run(store.stat(key))).toMatchObject({ size, etag: info.etag })
       })
 
+      it("take a body of announced size, large or small, and refuse one that ends short or runs long", async () => {
+        for (const length of [1000, harness.largeSize * 3 + 17]) {
+          const key = `${prefix()}/sized-${length}`
+          const bytes = randomBytes(length)
+          const info = await run(
+            store.put(key, source(bytes).body, { limit: length, contentType: "image/png", size: length }),
+          )
+          expect(info).toMatchObject({ size: length, etag: anEtag })
+          await expectBlob(key, bytes, info.etag)
+        }
+        const short = `${prefix()}/short`
+        const bytes = randomBytes(harness.largeSize * 2)
+        const failed = await failure(
+          store.put(short, source(bytes).body, {
+            limit: bytes.length * 2,
+            contentType: "",
+            size: bytes.length + 1,
+          }),
+        )
+        expect(failed).toMatchObject({ _tag: "BlobStoreError" })
+        await expectNothingAt(short)
+        const long = `${prefix()}/long`
+        expect(
+          await failure(
+            store.put(long, source(bytes).body, {
+              limit: bytes.length * 2,
+              contentType: "",
+              size: bytes.length - 1,
+            }),
+          ),
+        ).toMatchObject({ _tag: "BlobTooLarge" })
+        await expectNothingAt(long)
+        // An announced size over the limit is refused before a byte is read.
+        const over = `${prefix()}/over`
+        expect(
+          await failure(store.put(over, source(bytes).body, { limit: 10, contentType: "", size: 11 })),
+        ).toMatchObject({ _tag: "BlobTooLarge" })
+        await expectNothingAt(over)
+        await expectNoTemporaries()
+      })
+
       it("fail with BlobNotFound for a key with no blob", async () => {
         const key = `${prefix()}/missing`
         expect(await failure(store.get(key))).toMatchObject({ _tag: "BlobNotFound", key })
