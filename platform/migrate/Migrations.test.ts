@@ -106,8 +106,13 @@ describe("the app's own migrations", () => {
     expect(await Effect.runPromise(migrateApp({ url: db.url, dir }))).toEqual(["tags"])
   })
 
+  it("run a Supabase project's `alter publication supabase_realtime add table`", async () => {
+    writeFileSync(join(dir, "00004_realtime.sql"), "alter publication supabase_realtime add table tags;")
+    expect(await Effect.runPromise(migrateApp({ url: db.url, dir }))).toEqual(["realtime"])
+  })
+
   it("leave the database as it was when one fails, and say why", async () => {
-    writeFileSync(join(dir, "00004_broken.sql"), "create table half (id int); select no_such_function();")
+    writeFileSync(join(dir, "00005_broken.sql"), "create table half (id int); select no_such_function();")
     const error = await Effect.runPromise(Effect.flip(migrateApp({ url: db.url, dir })))
     expect(error.message).toContain("no_such_function")
     expect(await query("select to_regclass('public.half') as t")).toEqual([{ t: null }])
