@@ -262,9 +262,12 @@ interface ViewColumnRow {
 interface ViewOrigins {
   readonly schema: string
   readonly name: string
-  /** The view's column for each base column it shows (`schema.table.column`). */
+  /** The view's column for each base column it shows (keyed by originKey). */
   readonly shows: ReadonlyMap<string, string>
 }
+
+/** A base column as a key: NUL apart, since names may hold dots. */
+const originKey = (schema: string, table: string, column: string) => `${schema}\u0000${table}\u0000${column}`
 
 /** Per view, which base columns it shows and under which names; a name of two origins is left out. */
 const viewOrigins = (rows: ReadonlyArray<ViewColumnRow>): Array<ViewOrigins> => {
@@ -273,7 +276,7 @@ const viewOrigins = (rows: ReadonlyArray<ViewColumnRow>): Array<ViewOrigins> => 
     const key = `${row.schema}\u0000${row.name}`
     const view = byView.get(key) ?? { schema: row.schema, name: row.name, columns: new Map() }
     byView.set(key, view)
-    const origin = `${row.ref_schema}.${row.ref_table}.${row.ref_column}`
+    const origin = originKey(row.ref_schema, row.ref_table, row.ref_column)
     const seen = view.columns.get(row.column)
     view.columns.set(row.column, seen === undefined || seen === origin ? origin : null)
   }
@@ -293,7 +296,7 @@ const throughView = (
   table: string,
   columns: ReadonlyArray<string>,
 ): ReadonlyArray<string> | undefined => {
-  const mapped = columns.map((c) => view.shows.get(`${schema}.${table}.${c}`))
+  const mapped = columns.map((c) => view.shows.get(originKey(schema, table, c)))
   return mapped.every((c) => c !== undefined) ? (mapped as ReadonlyArray<string>) : undefined
 }
 
@@ -304,9 +307,11 @@ const viewKeys = (
 ) => {
   let primaryKey: ReadonlyArray<string> = []
   const uniqueKeys: Array<ReadonlyArray<string>> = []
-  const bases = new Set([...view.shows.keys()].map((origin) => origin.split(".").slice(0, 2).join(".")))
+  const bases = new Set(
+    [...view.shows.keys()].map((origin) => origin.split("\u0000").slice(0, 2).join("\u0000")),
+  )
   for (const base of bases) {
-    const [schema, table] = base.split(".") as [string, string]
+    const [schema, table] = base.split("\u0000") as [string, string]
     for (const key of keysOf(schema, table, "p")) {
       const mapped = throughView(view, schema, table, key)
       if (mapped === undefined) continue
