@@ -111,8 +111,20 @@ describe("the app's own migrations", () => {
     expect(await Effect.runPromise(migrateApp({ url: db.url, dir }))).toEqual(["realtime"])
   })
 
+  it("run a Supabase project's extensions, made in the extensions schema and found on the path", async () => {
+    writeFileSync(
+      join(dir, "00005_uuids.sql"),
+      'create extension if not exists "uuid-ossp" with schema extensions; create table ids (id uuid default uuid_generate_v4());',
+    )
+    expect(await Effect.runPromise(migrateApp({ url: db.url, dir }))).toEqual(["uuids"])
+    await query("insert into ids default values")
+    expect(await query("select count(*)::int as n from ids where id is not null")).toEqual([{ n: 1 }])
+    // Every session finds them too, as on Supabase.
+    expect(await query("select uuid_generate_v4() is not null as found")).toEqual([{ found: true }])
+  })
+
   it("leave the database as it was when one fails, and say why", async () => {
-    writeFileSync(join(dir, "00005_broken.sql"), "create table half (id int); select no_such_function();")
+    writeFileSync(join(dir, "00006_broken.sql"), "create table half (id int); select no_such_function();")
     const error = await Effect.runPromise(Effect.flip(migrateApp({ url: db.url, dir })))
     expect(error.message).toContain("no_such_function")
     expect(await query("select to_regclass('public.half') as t")).toEqual([{ t: null }])

@@ -65,7 +65,8 @@ const migrationEntry = /^\d{5}_/
  * postgres-shift records a migration in the unqualified `migrations` table inside the same
  * transaction that runs it, so the search_path decides both where the record goes and where the
  * app's unqualified CREATE TABLE lands. Each app migration is therefore wrapped: its own SQL runs
- * with the search_path of an app (public), the record with reactor_app's.
+ * with the search_path of an app (public, then extensions, as on Supabase), the record with
+ * reactor_app's.
  */
 const stageAppMigrations = (dir: string): string => {
   const staged = mkdtempSync(join(tmpdir(), "reactor-app-migrations-"))
@@ -88,7 +89,7 @@ const stageAppMigrations = (dir: string): string => {
     writeFileSync(
       join(staged, name, "index.js"),
       `export default async (sql) => {
-  await sql.unsafe("set local search_path to public")
+  await sql.unsafe("set local search_path to public, extensions")
   ${body}
   await sql.unsafe("set local search_path to ${appSchema}")
 }
