@@ -7,8 +7,7 @@ import { Cause, Effect, Exit, type Scope } from "effect"
 import type { Claims, InvalidJwt } from "../../platform/jwt/Jwt.ts"
 import { QueryParams } from "../http/QueryParams.ts"
 import type { Route } from "../Route.ts"
-import type { BroadcastHistory } from "./BroadcastHistory.ts"
-import * as BroadcastHistories from "./BroadcastHistory.ts"
+import * as BroadcastHistory from "./BroadcastHistory.ts"
 import type { BroadcastRelay, RelayMessage } from "./BroadcastRelay.ts"
 import type { ChangeAuthorizer } from "./ChangeAuthorizer.ts"
 import type { ChangeHistory } from "./ChangeHistory.ts"
@@ -45,7 +44,7 @@ export interface RealtimeOptions {
    */
   readonly authorizeTopic?: TopicAuthorizer
   /** Broadcasts kept for `broadcast.replay` on private channels; none without it. */
-  readonly broadcastHistory?: BroadcastHistory
+  readonly broadcastHistory?: BroadcastHistory.BroadcastHistory
 }
 
 export interface Realtime {
@@ -159,7 +158,7 @@ export const make = (options: RealtimeOptions): Effect.Effect<Realtime, never, S
       limits,
       verifyJwt: options.verifyJwt,
       authorizeTopic,
-      broadcastHistory: options.broadcastHistory ?? BroadcastHistories.none,
+      broadcastHistory: options.broadcastHistory ?? BroadcastHistory.none,
       hub,
       presence,
       broadcast,

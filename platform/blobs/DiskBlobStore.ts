@@ -20,7 +20,7 @@ import {
   type ByteRange,
 } from "./BlobStore.ts"
 import { makeDirs, orMissing, syncDir, syncFile } from "./Durable.ts"
-import { discard, ExactLength, Meter, OverLimit } from "./Meter.ts"
+import { meterFor, OverLimit } from "./Meter.ts"
 
 const storeError = (what: string, cause: unknown) =>
   new BlobStoreError({ message: `disk blob store: ${what}: ${(cause as Error)?.message ?? cause}`, cause })
@@ -58,10 +58,10 @@ export const make = (root: string): BlobStoreShape => {
     size: number | undefined,
     signal: AbortSignal,
   ) => {
+    const meter = meterFor(body, limit, size)
     await mkdir(tmp, { recursive: true })
     const temp = join(tmp, `${randomUUID()}.part`)
     try {
-      const meter = size === undefined ? new Meter(limit) : new ExactLength(size)
       // Made before the pipeline starts, so the `finally` below never runs ahead of its creation.
       const handle = await open(temp, "wx")
       // Several MiB may wait for the disk, so writes leave as large writev calls while more arrives.
@@ -84,13 +84,7 @@ export const make = (root: string): BlobStoreShape => {
       Effect.andThen(checkAmount("limit", limit)),
       Effect.andThen(
         Effect.tryPromise({
-          try: async (signal) => {
-            if (size !== undefined && size > limit) {
-              discard(body)
-              throw new OverLimit(limit)
-            }
-            return write(key, body, limit, size, signal)
-          },
+          try: (signal) => write(key, body, limit, size, signal),
           catch: (cause) =>
             cause instanceof OverLimit ? new BlobTooLarge({ limit }) : storeError(`put ${key}`, cause),
         }),

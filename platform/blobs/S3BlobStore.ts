@@ -18,7 +18,7 @@ import {
   BlobTooLarge,
   type ByteRange,
 } from "./BlobStore.ts"
-import { discard, ExactLength, Meter, OverLimit } from "./Meter.ts"
+import { type Meter, meterFor, OverLimit } from "./Meter.ts"
 
 export interface S3BlobStoreOptions {
   readonly endPoint: string
@@ -194,7 +194,14 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
    * the payload goes unsigned, as over HTTPS): nothing is held in memory and S3 keeps nothing
    * unless every byte arrives, since a PUT is atomic.
    */
-  const stream = async (key: string, body: Body, size: number, contentType: string, signal: AbortSignal) => {
+  const stream = async (
+    key: string,
+    body: Body,
+    meter: Meter,
+    size: number,
+    contentType: string,
+    signal: AbortSignal,
+  ) => {
     const url = new URL(await client.presignedPutObject(bucket, key, 15 * 60))
     const send = url.protocol === "https:" ? httpsRequest : httpRequest
     const request = send(url, {
@@ -208,7 +215,7 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
     })
     // A failed body destroys the request, whose error then is the pipeline's, not another.
     answered.catch(() => undefined)
-    await pipeline(body, new ExactLength(size), request, { signal })
+    await pipeline(body, meter, request, { signal })
     const response = await answered
     const text = await readText(response)
     if (response.statusCode !== 200)
@@ -216,15 +223,7 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
     return { size, etag: unquoted(String(response.headers.etag ?? "")), modified: new Date() }
   }
 
-  const write = async (
-    key: string,
-    body: Body,
-    limit: number,
-    contentType: string,
-    signal: AbortSignal,
-    size: number | undefined,
-  ) => {
-    const meter = size === undefined ? new Meter(limit) : new ExactLength(size)
+  const write = async (key: string, body: Body, meter: Meter, contentType: string, signal: AbortSignal) => {
     // Grows up to one part, so a small blob does not take a part's worth of memory: 64 KiB, 1 MiB,
     // then a part. Each outgrown buffer is garbage until the collector runs, so few steps of
     // growth keep a large put's memory near its parts' (a ×4 growth left 5 MiB of it behind).
@@ -287,13 +286,10 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
         Effect.tryPromise({
           try: async (signal) => {
             await ensureBucket()
-            if (size !== undefined && size > most) {
-              discard(body)
-              throw new OverLimit(most)
-            }
+            const meter = meterFor(body, most, size)
             return streamed
-              ? stream(key, body, size, contentType, signal)
-              : write(key, body, most, contentType, signal, size)
+              ? stream(key, body, meter, size, contentType, signal)
+              : write(key, body, meter, contentType, signal)
           },
           catch: (cause) =>
             cause instanceof OverLimit ? new BlobTooLarge({ limit: most }) : storeError(`put ${key}`, cause),

@@ -1,9 +1,9 @@
 // Private channels: whether a caller may join (read), broadcast to (write) or track its presence on
-// a topic (track), decided by
-// the app's RLS policies on realtime.messages as Supabase decides it. Nothing is kept: a probe row
-// is inserted and read, or inserted, as the caller with `realtime.topic` set, in a transaction
-// that is always rolled back. The policies are asked when a channel is joined, when its token
-// changes, and on its first broadcast and track, never per message.
+// (track) a topic, decided by the app's RLS policies on realtime.messages as Supabase decides it.
+// Nothing is kept: a probe row is inserted and read, or inserted, as the caller with
+// `realtime.topic` set, in a transaction that is always rolled back. The policies are asked when a
+// channel is joined, when its token changes, and on its first broadcast and track, never per
+// message.
 import { Effect } from "effect"
 import { isApiRole } from "../../../contracts/shared.ts"
 import { type PostgresShape, setLocals } from "../../../platform/postgres/Postgres.ts"

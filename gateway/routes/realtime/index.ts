@@ -60,6 +60,11 @@ export const start = Effect.gen(function* () {
   // The newest log position this gateway's live broadcasts have reached: what the bus had when it
   // started following, then each one received. A replay stops there; later ones come live.
   let broadcastsUntil: LogCursor.LogCursor | undefined
+  const reached = (position: string) => {
+    const at = LogCursor.parse(position)
+    if (at !== undefined)
+      broadcastsUntil = broadcastsUntil === undefined ? at : LogCursor.max(at, broadcastsUntil)
+  }
   realtime = yield* Realtime.make({
     verifyJwt: (yield* AuthGateway).verify,
     authorizer: rlsAuthorizer({ postgres, policies: current, refresh }),
@@ -84,9 +89,7 @@ export const start = Effect.gen(function* () {
   // Broadcasts sent from SQL (realtime.send) come in the log too: each gateway delivers its own.
   yield* bus.subscribe({ events: [Data.BroadcastSent] }, (delivery) => {
     const sent = delivery.payload as typeof Data.BroadcastSent.payload.Type
-    const at = LogCursor.parse(delivery.logPosition)
-    if (at !== undefined)
-      broadcastsUntil = broadcastsUntil === undefined ? at : LogCursor.max(at, broadcastsUntil)
+    reached(delivery.logPosition)
     return started.deliverBroadcast({
       topic: `realtime:${sent.topic}`,
       private: sent.private,
@@ -99,10 +102,6 @@ export const start = Effect.gen(function* () {
   // Read after subscribing: an event between the two is received live and may be replayed too,
   // rather than be neither.
   const published = yield* bus.lastPublished.pipe(Effect.orElseSucceed(() => Option.none()))
-  if (Option.isSome(published)) {
-    const at = LogCursor.parse(published.value.logPosition)
-    if (at !== undefined)
-      broadcastsUntil = broadcastsUntil === undefined ? at : LogCursor.max(at, broadcastsUntil)
-  }
+  if (Option.isSome(published)) reached(published.value.logPosition)
   return started
 })

@@ -264,6 +264,8 @@ interface ViewOrigins {
   readonly name: string
   /** The view's column for each base column it shows (keyed by originKey). */
   readonly shows: ReadonlyMap<string, string>
+  /** The base tables it shows columns of. */
+  readonly tables: ReadonlyArray<{ readonly schema: string; readonly table: string }>
 }
 
 /** A base column as a key: NUL apart, since names may hold dots. */
@@ -271,21 +273,30 @@ const originKey = (schema: string, table: string, column: string) => `${schema}\
 
 /** Per view, which base columns it shows and under which names; a name of two origins is left out. */
 const viewOrigins = (rows: ReadonlyArray<ViewColumnRow>): Array<ViewOrigins> => {
-  const byView = new Map<string, { schema: string; name: string; columns: Map<string, string | null> }>()
+  type Origin = { readonly key: string; readonly schema: string; readonly table: string }
+  const byView = new Map<string, { schema: string; name: string; columns: Map<string, Origin | null> }>()
   for (const row of rows) {
     const key = `${row.schema}\u0000${row.name}`
     const view = byView.get(key) ?? { schema: row.schema, name: row.name, columns: new Map() }
     byView.set(key, view)
-    const origin = originKey(row.ref_schema, row.ref_table, row.ref_column)
+    const origin = {
+      key: originKey(row.ref_schema, row.ref_table, row.ref_column),
+      schema: row.ref_schema,
+      table: row.ref_table,
+    }
     const seen = view.columns.get(row.column)
-    view.columns.set(row.column, seen === undefined || seen === origin ? origin : null)
+    view.columns.set(row.column, seen === undefined || seen?.key === origin.key ? origin : null)
   }
   return [...byView.values()].map(({ schema, name, columns }) => {
     const shows = new Map<string, string>()
+    const tables = new Map<string, { schema: string; table: string }>()
     // The first view column showing a base column stands for it.
-    for (const [column, origin] of columns)
-      if (origin !== null && !shows.has(origin)) shows.set(origin, column)
-    return { schema, name, shows }
+    for (const [column, origin] of columns) {
+      if (origin === null) continue
+      if (!shows.has(origin.key)) shows.set(origin.key, column)
+      tables.set(`${origin.schema}\u0000${origin.table}`, { schema: origin.schema, table: origin.table })
+    }
+    return { schema, name, shows, tables: [...tables.values()] }
   })
 }
 
@@ -307,11 +318,7 @@ const viewKeys = (
 ) => {
   let primaryKey: ReadonlyArray<string> = []
   const uniqueKeys: Array<ReadonlyArray<string>> = []
-  const bases = new Set(
-    [...view.shows.keys()].map((origin) => origin.split("\u0000").slice(0, 2).join("\u0000")),
-  )
-  for (const base of bases) {
-    const [schema, table] = base.split("\u0000") as [string, string]
+  for (const { schema, table } of view.tables) {
     for (const key of keysOf(schema, table, "p")) {
       const mapped = throughView(view, schema, table, key)
       if (mapped === undefined) continue
@@ -364,7 +371,7 @@ export const toCache = (
   columnRows: ReadonlyArray<Record<string, unknown>>,
   constraintRows: ReadonlyArray<Record<string, unknown>>,
   functionRows: ReadonlyArray<Record<string, unknown>>,
-  viewColumnRows: ReadonlyArray<Record<string, unknown>> = [],
+  viewColumnRows: ReadonlyArray<Record<string, unknown>>,
 ): SchemaCache => {
   const constraints = constraintRows as unknown as ReadonlyArray<ConstraintRow>
   const keysOf = (schema: string, table: string, kind: "p" | "u") =>
@@ -374,17 +381,17 @@ export const toCache = (
   const routines = (functionRows as unknown as ReadonlyArray<FunctionRow>).map((row) =>
     toRoutine(row, schemas),
   )
+  const tableKeys = (schema: string, table: string) => {
+    const primaryKey = keysOf(schema, table, "p")[0] ?? []
+    return {
+      primaryKey,
+      uniqueKeys: [...(primaryKey.length > 0 ? [primaryKey] : []), ...keysOf(schema, table, "u")],
+    }
+  }
   const views = viewOrigins(viewColumnRows as unknown as ReadonlyArray<ViewColumnRow>)
   const relations: Array<Relation> = (columnRows as unknown as ReadonlyArray<ColumnsRow>).map((row) => {
     const view = views.find((v) => v.schema === row.schema && v.name === row.name)
-    const keys =
-      view === undefined
-        ? (() => {
-            const primaryKey = keysOf(row.schema, row.name, "p")[0] ?? []
-            const unique = keysOf(row.schema, row.name, "u")
-            return { primaryKey, uniqueKeys: [...(primaryKey.length > 0 ? [primaryKey] : []), ...unique] }
-          })()
-        : viewKeys(view, keysOf)
+    const keys = view === undefined ? tableKeys(row.schema, row.name) : viewKeys(view, keysOf)
     return {
       schema: row.schema,
       name: row.name,

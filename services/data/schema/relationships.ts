@@ -131,19 +131,31 @@ const computedRelationships = (cache: SchemaCache, origin: Relation): ReadonlyAr
     ]
   })
 
-/** Every relationship that starts at `origin`. */
-export const relationshipsOf = (cache: SchemaCache, origin: Relation): ReadonlyArray<Relationship> => [
-  ...cache.foreignKeys
-    .filter(
-      (fk) =>
-        (fk.schema === origin.schema && fk.table === origin.name) ||
-        (fk.refSchema === origin.schema && fk.refTable === origin.name),
-    )
-    .flatMap((fk) => direct(cache, fk))
-    .filter((r) => r.origin.schema === origin.schema && r.origin.name === origin.name),
-  ...manyToMany(cache, origin),
-  ...computedRelationships(cache, origin),
-]
+const known = new WeakMap<Relation, ReadonlyArray<Relationship>>()
+
+/**
+ * Every relationship that starts at `origin`, worked out once per relation: a schema cache is
+ * immutable, each load makes new relations, and embedding asks on every request.
+ */
+export const relationshipsOf = (cache: SchemaCache, origin: Relation): ReadonlyArray<Relationship> => {
+  let found = known.get(origin)
+  if (found === undefined) {
+    found = [
+      ...cache.foreignKeys
+        .filter(
+          (fk) =>
+            (fk.schema === origin.schema && fk.table === origin.name) ||
+            (fk.refSchema === origin.schema && fk.refTable === origin.name),
+        )
+        .flatMap((fk) => direct(cache, fk))
+        .filter((r) => r.origin.schema === origin.schema && r.origin.name === origin.name),
+      ...manyToMany(cache, origin),
+      ...computedRelationships(cache, origin),
+    ]
+    known.set(origin, found)
+  }
+  return found
+}
 
 const singleColumn = (pairs: ReadonlyArray<readonly [string, string]>, side: 0 | 1): string | undefined =>
   pairs.length === 1 ? pairs[0]![side] : undefined
