@@ -4,6 +4,7 @@
 // in the order they arrive, one batch at a time.
 import { Effect, Exit } from "effect"
 import type { Claims } from "../../platform/jwt/Jwt.ts"
+import { AudienceTable } from "./AudienceTable.ts"
 import { type Binding, bindingMatches } from "./bindings.ts"
 import type { Audience, ChangeAuthorizer } from "./ChangeAuthorizer.ts"
 import type { ChangeHistory } from "./ChangeHistory.ts"
@@ -41,6 +42,7 @@ class AudienceGroup {
     readonly uwsTopic: string,
     readonly key: string,
     readonly claims: Claims,
+    readonly group: Group,
   ) {}
 }
 
@@ -111,6 +113,8 @@ const dataJson = (change: RowChange, select: ReadonlyArray<string> | undefined):
 
 export class Hub {
   private readonly groups = new Map<string, Group>()
+  /** Every audience group per `schema.table`, across groups: whom a change of the table may reach. */
+  private readonly tables = new Map<string, AudienceTable<AudienceGroup>>()
   /** Groups by `schema.table`, `schema.*` or `*.*`, to find a change's groups in three lookups. */
   private readonly index = new Map<string, Set<Group>>()
   private readonly members = new Map<Subscriber, Member>()
@@ -151,7 +155,7 @@ export class Hub {
       for (const [table, audience] of group.members.get(subscriber) ?? []) {
         audience.members.delete(subscriber)
         if (member.live) subscriber.unsubscribe(audience.uwsTopic)
-        if (audience.members.size === 0) group.audiences.get(table)?.delete(audience.key)
+        this.dropIfEmpty(group, table, audience)
       }
       group.members.delete(subscriber)
       if (group.members.size === 0) {
@@ -187,7 +191,7 @@ export class Hub {
         if (this.options.authorizer.audienceOf(schema, name, subscriber.claims()) === audience.key) continue
         audience.members.delete(subscriber)
         if (member.live) subscriber.unsubscribe(audience.uwsTopic)
-        if (audience.members.size === 0) group.audiences.get(table)?.delete(audience.key)
+        this.dropIfEmpty(group, table, audience)
         this.assign(group, subscriber, member, table)
       }
     }
@@ -222,11 +226,24 @@ export class Hub {
     const claims = subscriber.claims()
     const key = this.options.authorizer.audienceOf(schema, name, claims)
     const byKey = getOrSet(group.audiences, table, () => new Map<string, AudienceGroup>())
-    const audience = getOrSet(byKey, key, () => new AudienceGroup(`c:${++this.topics}`, key, claims))
+    let audience = byKey.get(key)
+    if (audience === undefined) {
+      audience = new AudienceGroup(`c:${++this.topics}`, key, claims, group)
+      byKey.set(key, audience)
+      getOrSet(this.tables, table, () => new AudienceTable<AudienceGroup>(schema!, name!)).add(audience)
+    }
     audience.members.add(subscriber)
     group.members.get(subscriber)!.set(table, audience)
     if (member.live) subscriber.subscribe(audience.uwsTopic)
     return audience
+  }
+
+  private dropIfEmpty(group: Group, table: string, audience: AudienceGroup): void {
+    if (audience.members.size > 0) return
+    group.audiences.get(table)?.delete(audience.key)
+    const audiences = this.tables.get(table)
+    audiences?.remove(audience)
+    if (audiences?.size === 0) this.tables.delete(table)
   }
 
   /** A schema-wide binding learns a table when its first change comes: its members get audiences. */
@@ -242,14 +259,32 @@ export class Hub {
     return byKey
   }
 
-  private groupsOf(change: RowChange): Array<Group> {
-    const found: Array<Group> = []
-    for (const key of [qualified(change.schema, change.table), qualified(change.schema, "*"), "*.*"]) {
-      const set = this.index.get(key)
-      if (set !== undefined)
-        for (const group of set) if (bindingMatches(group.binding, change)) found.push(group)
+  /**
+   * The audience groups that may see `change`, and the distinct audiences among them to ask: those
+   * the authorizer's index leaves (all, without one) whose binding matches the change.
+   */
+  private candidates(change: RowChange, table: string) {
+    // Schema-wide bindings learn the table with its first change: their audiences join the table's.
+    for (const key of [qualified(change.schema, "*"), "*.*"])
+      for (const group of this.index.get(key) ?? [])
+        if (bindingMatches(group.binding, change)) this.audiencesFor(group, table)
+    const audienceGroups: Array<AudienceGroup> = []
+    const audiences = new Map<string, Claims>()
+    const known = this.tables.get(table)
+    if (known === undefined) return { audienceGroups, audiences }
+    const matches = new Map<Group, boolean>()
+    for (const audience of known.candidates(change, this.options.authorizer.index?.())) {
+      if (audience.members.size === 0) continue
+      let match = matches.get(audience.group)
+      if (match === undefined) {
+        match = bindingMatches(audience.group.binding, change)
+        matches.set(audience.group, match)
+      }
+      if (!match) continue
+      audienceGroups.push(audience)
+      audiences.set(audience.key, audience.claims)
     }
-    return found
+    return { audienceGroups, audiences }
   }
 
   private async deliverBatch(changes: ReadonlyArray<RowChange>): Promise<void> {
@@ -257,13 +292,8 @@ export class Hub {
     for (const change of changes) {
       this.last = change.position
       if (this.replaying.size > 0) this.hold(change)
-      const groups = this.groupsOf(change)
-      if (groups.length === 0) continue
       const table = qualified(change.schema, change.table)
-      const audiences = new Map<string, Claims>()
-      for (const group of groups)
-        for (const audience of this.audiencesFor(group, table).values())
-          audiences.set(audience.key, audience.claims)
+      const { audienceGroups, audiences } = this.candidates(change, table)
       if (audiences.size === 0) continue
       const keys = [...audiences.keys()]
       const verdicts = await this.allowed(
@@ -272,15 +302,14 @@ export class Hub {
       )
       const allowed = new Set(keys.filter((_, i) => verdicts[i] === true))
       const data = new Map<string, string>()
-      for (const group of groups) {
-        let text: string | undefined
-        // Audiences created while `allowed` ran were not asked about: they get nothing of this change.
-        for (const audience of group.audiences.get(table)?.values() ?? []) {
-          if (!allowed.has(audience.key) || audience.members.size === 0) continue
-          text ??= this.frame(group, change, data)
-          this.options.publish(audience.uwsTopic, text)
-          if (group.resumable) resumable.set(audience, group)
-        }
+      const frames = new Map<Group, string>()
+      // Audiences created while `allowed` ran were not asked about: they get nothing of this change.
+      for (const audience of audienceGroups) {
+        if (!allowed.has(audience.key) || audience.members.size === 0) continue
+        const group = audience.group
+        const text = getOrSet(frames, group, () => this.frame(group, change, data))
+        this.options.publish(audience.uwsTopic, text)
+        if (group.resumable) resumable.set(audience, group)
       }
     }
     const last = changes.at(-1)?.position

@@ -1,6 +1,7 @@
 import type { RealtimePostgresChangesPayload, SupabaseClient } from "@supabase/supabase-js"
 import { Effect } from "effect"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { type AudienceIndex, ownRows } from "./ChangeAuthorizer.ts"
 import {
   anonKey,
   change,
@@ -174,6 +175,51 @@ describe("postgres_changes", () => {
       await counted.publish([change("todos", "INSERT", { id: 9, user_id: "carol", title: "x", done: false })])
       await eventually(() => seen.length === 3)
       expect(calls).toEqual([["authenticated:carol"]])
+    } finally {
+      await Promise.all(clients.splice(0).map((c) => c.removeAllChannels()))
+      await counted.stop()
+    }
+  })
+
+  it("asks only the audiences the authorizer's index says a change can reach", async () => {
+    const calls: Array<ReadonlyArray<string>> = []
+    const own = ownRows()
+    let index: AudienceIndex = own.index!()
+    const counted = await startGateway({
+      authorizer: {
+        ...own,
+        allowed: (row, audiences) => {
+          calls.push(audiences.map((a) => a.key).sort())
+          return own.allowed(row, audiences)
+        },
+        index: () => index,
+      },
+    })
+    try {
+      const users = ["u1", "u2", "u3", "u4"]
+      const seen = new Map(users.map((u) => [u, [] as Array<unknown>]))
+      for (const user of users) {
+        const c = client(counted.url, anon)
+        clients.push(c)
+        await c.realtime.setAuth(await userToken(user))
+        const channel = c
+          .channel(user === "u4" ? "u4-own" : "shared")
+          .on("postgres_changes", { event: "INSERT", schema: "public", table: "todos" }, (p) =>
+            seen.get(user)!.push(p.new["id"]),
+          )
+        await subscribed(channel)
+      }
+      await counted.publish([change("todos", "INSERT", { id: 1, user_id: "u2", title: "", done: false })])
+      await counted.publish([change("todos", "INSERT", { id: 2, user_id: "u4", title: "", done: false })])
+      await eventually(() => seen.get("u2")!.length === 1 && seen.get("u4")!.length === 1)
+      expect(calls).toEqual([["authenticated:u2"], ["authenticated:u4"]])
+      // A new index (the policies changed) files every audience again: here all under one slot.
+      index = { slotsOf: () => ["all"], slotsFor: () => ["all"] }
+      await counted.publish([change("todos", "INSERT", { id: 3, user_id: "u3", title: "", done: false })])
+      await eventually(() => seen.get("u3")!.length === 1)
+      expect(calls[2]).toEqual(users.map((u) => `authenticated:${u}`))
+      await sleep(50)
+      expect([...seen.values()]).toEqual([[], [1], [3], [2]])
     } finally {
       await Promise.all(clients.splice(0).map((c) => c.removeAllChannels()))
       await counted.stop()

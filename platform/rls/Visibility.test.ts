@@ -145,4 +145,31 @@ describe("Visibility", () => {
     })
     expect(see(alice)).toBe(false)
   })
+
+  it("files audiences by the claim each policy equates with a column, and routes rows to them", async () => {
+    const v = await todos(`grant select on todos to authenticated, anon;
+      alter table todos enable row level security;
+      create policy mine on todos to authenticated using (owner = auth.uid() and n > 0);
+      create policy team on todos to authenticated using ((auth.jwt() ->> 'team')::bigint = team);
+      create policy open on todos to anon using (is_public or n = 1)`)
+    const slots = (c: Record<string, unknown>) => v.slotsOf("authenticated", claims("authenticated", c))
+    const reached = v.slotsFor(row)!
+    const meets = (c: Record<string, unknown>) => slots(c)!.some((s) => reached.includes(s))
+    // Alice owns the row; bob is in its team, whether the claim says 1 or "01" (both cast to 1).
+    expect([meets({ sub: alice }), meets({ sub: bob, team: 1 }), meets({ sub: bob, team: "01" })]).toEqual([
+      true,
+      true,
+      true,
+    ])
+    expect(meets({ sub: bob, team: 2 })).toBe(false)
+    // No team claim: that policy lets this audience see nothing, and files it nowhere.
+    expect(slots({ sub: bob })).toHaveLength(1)
+    // A claim Postgres might fail to cast, and an OR at the top of a policy: asked about every row.
+    expect(slots({ sub: "not-a-uuid" })).toBeUndefined()
+    expect(v.slotsOf("anon", claims("anon"))).toBeUndefined()
+    // No SELECT: filed nowhere. A row lacking a routed column: every audience is asked.
+    expect(v.slotsOf("service_role", claims("service_role"))).toEqual([])
+    expect(v.slotsFor({ id: 1, team: 1 })).toBeUndefined()
+    expect(v.slotsFor({ ...row, owner: null, team: null })).toEqual([])
+  })
 })

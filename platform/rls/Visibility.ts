@@ -1,11 +1,11 @@
 // Who may read which rows of one table, decided in memory where the table's policies allow it, so
 // that a row change is authorized for thousands of subscribers without a query each.
 import type { Claims } from "../jwt/Jwt.ts"
-import { claimAt, decide, type MembershipLookup } from "./evaluate.ts"
+import { claimAt, decide, evaluate, type MembershipLookup } from "./evaluate.ts"
 import type { TablePolicies } from "./load.ts"
 import { parse } from "./parse.ts"
 import { type MembershipTable, type Node, type Resolved, resolve } from "./resolve.ts"
-import { Undecidable } from "./SqlValue.ts"
+import { categoryOf, type Value as SqlValue, Undecidable, Unknown } from "./SqlValue.ts"
 
 export type { MembershipLookup } from "./evaluate.ts"
 
@@ -22,6 +22,17 @@ export interface Visibility {
     row: Readonly<Record<string, unknown>>,
     membership: MembershipLookup,
   ) => boolean | undefined
+  /**
+   * The slots an audience is filed under: a row can be visible to it only if the row reaches one
+   * of them (`slotsFor`). undefined: the audience must be asked about every row; empty: no row of
+   * the table is visible to it.
+   */
+  readonly slotsOf: (role: string, claims: Claims) => ReadonlyArray<string> | undefined
+  /**
+   * The slots `row` reaches, for every role at once; undefined when it cannot be told (a column
+   * the row lacks), and then every audience must be asked.
+   */
+  readonly slotsFor: (row: Readonly<Record<string, unknown>>) => ReadonlyArray<string> | undefined
   /** The tables membership tests read, to be kept in a MembershipIndex by the caller. */
   readonly membershipTables: ReadonlyArray<MembershipTable>
   /** Policies that are evaluated by the database, and why. */
@@ -83,6 +94,16 @@ export const compile = (table: TablePolicies): Visibility => {
     return { kind: "policies", permissive, restrictive, claims: [...paths.values()] }
   }
   const plans = new Map(table.access.map(({ role }) => [role, planFor(role)]))
+  /**
+   * Per role whose every permissive policy has a route: visible ⇒ some policy is TRUE ⇒ its route's
+   * two sides are equal, so an audience needs asking only about rows equal to it on some route.
+   */
+  const routes = new Map<string, ReadonlyArray<Route>>()
+  for (const [role, plan] of plans) {
+    if (plan.kind !== "policies") continue
+    const found = plan.permissive.map(routeOf)
+    if (found.every((r) => r !== undefined)) routes.set(role, found as ReadonlyArray<Route>)
+  }
 
   return {
     audienceKey: (role, claims) => {
@@ -102,6 +123,30 @@ export const compile = (table: TablePolicies): Visibility => {
         throw error
       }
     },
+    slotsOf: (role, claims) => {
+      const plan = plans.get(role)
+      if (plan?.kind === "constant" && !plan.visible) return []
+      const mine = routes.get(role)
+      if (mine === undefined) return undefined
+      const slots: Array<string> = []
+      for (const [i, route] of mine.entries()) {
+        const value = slotValue(route.claims, { claims, row: {}, membership: noMembership })
+        if (value === undefined) return undefined
+        // NULL = anything is not TRUE: this policy lets the audience see no row.
+        if (value !== null) slots.push(`${role}\u0000${i}\u0000${value}`)
+      }
+      return slots
+    },
+    slotsFor: (row) => {
+      const slots: Array<string> = []
+      for (const [role, mine] of routes)
+        for (const [i, route] of mine.entries()) {
+          const value = slotValue(route.row, { claims: {}, row, membership: noMembership })
+          if (value === undefined) return undefined
+          if (value !== null) slots.push(`${role}\u0000${i}\u0000${value}`)
+        }
+      return slots
+    },
     membershipTables: mergeTables(
       [...compiled.values()].flatMap((r) => (r.ok && r.resolved !== undefined ? r.resolved.membership : [])),
     ),
@@ -109,6 +154,72 @@ export const compile = (table: TablePolicies): Visibility => {
       r.ok ? [] : [{ policy, reason: r.reason }],
     ),
   }
+}
+
+/**
+ * One equality of a permissive policy that must hold for the policy to be TRUE: a value of the row
+ * alone (`row`) against one of the claims and constants alone (`claims`).
+ */
+interface Route {
+  readonly row: Node
+  readonly claims: Node
+}
+
+const reads = (node: Node, kind: "column" | "claim" | "member"): boolean => {
+  if (node.kind === kind) return true
+  switch (node.kind) {
+    case "cast":
+    case "not":
+    case "is":
+      return reads(node.expr, kind)
+    case "compare":
+      return reads(node.left, kind) || reads(node.right, kind)
+    case "quantified":
+      return reads(node.left, kind) || node.items.some((item) => reads(item, kind))
+    case "and":
+    case "or":
+      return node.items.some((item) => reads(item, kind))
+    case "member":
+      return node.conditions.some((c) => reads(c.value, kind))
+    default:
+      return false
+  }
+}
+
+/** The top-level conjuncts of a predicate: what must each be TRUE for it to be TRUE. */
+const conjuncts = (node: Node): ReadonlyArray<Node> =>
+  node.kind === "and" ? node.items.flatMap(conjuncts) : [node]
+
+/** The first `row value = claim value` conjunct of a policy, if it has one. */
+const routeOf = (policy: Node): Route | undefined => {
+  for (const c of conjuncts(policy)) {
+    if (c.kind !== "compare" || c.op !== "=") continue
+    const rowOnly = (n: Node) => reads(n, "column") && !reads(n, "claim") && !reads(n, "member")
+    const claimsOnly = (n: Node) => !reads(n, "column") && !reads(n, "member")
+    if (rowOnly(c.left) && claimsOnly(c.right)) return { row: c.left, claims: c.right }
+    if (rowOnly(c.right) && claimsOnly(c.left)) return { row: c.right, claims: c.left }
+  }
+  return undefined
+}
+
+const noMembership: MembershipLookup = { has: () => undefined }
+
+/**
+ * A side of a route evaluated; `undefined` when it cannot be (Unknown, or a cast Postgres might
+ * reject). Equal texts ⇔ the `=` between the two sides is TRUE: values are canonical within their
+ * category (compare), numbers printed as decimals.
+ */
+const slotValue = (node: Node, input: Parameters<typeof evaluate>[1]): string | null | undefined => {
+  let value: SqlValue
+  try {
+    value = evaluate(node, input)
+  } catch (error) {
+    if (error instanceof Undecidable) return undefined
+    throw error
+  }
+  if (value === Unknown) return undefined
+  if (value === null) return null
+  return `${categoryOf(node.type)}:${String(value)}`
 }
 
 const mergeTables = (tables: ReadonlyArray<MembershipTable>): Array<MembershipTable> => {

@@ -8,7 +8,7 @@ import pg from "pg"
 import type { Claims } from "../../../platform/jwt/Jwt.ts"
 import type { PostgresShape } from "../../../platform/postgres/Postgres.ts"
 import type { TablePolicies } from "../../../platform/rls/load.ts"
-import type { Audience, ChangeAuthorizer } from "../../realtime/ChangeAuthorizer.ts"
+import type { Audience, AudienceIndex, ChangeAuthorizer } from "../../realtime/ChangeAuthorizer.ts"
 import type { RowChange } from "../../realtime/RowChange.ts"
 import { key, type Policies } from "./Policies.ts"
 
@@ -99,7 +99,36 @@ select coalesce(${using}, false) as visible from jsonb_populate_record(null::${r
       catch: (error) => error as Error,
     })
 
+  /**
+   * Slots as the tables' Visibility gives them, for roles decided in memory; the rest (and tables
+   * not known yet) are asked about every change. One index per load of the policies.
+   */
+  const indexes = new WeakMap<Policies, AudienceIndex>()
+  const indexOf = (policies: Policies): AudienceIndex => ({
+    slotsOf: (schema, tableName, claims) => {
+      const qualified = key(schema, tableName)
+      if (policies.inMemory.get(qualified)?.has(claims.role) !== true) return undefined
+      return policies.visibility.get(qualified)?.slotsOf(claims.role, claims)
+    },
+    slotsFor: (change) => {
+      const row = change.type === "DELETE" ? change.old_record : change.record
+      const visibility = policies.visibility.get(key(change.schema, change.table))
+      // No row: no one may see the change (decideHere).
+      if (row === null) return visibility === undefined ? undefined : []
+      return visibility?.slotsFor(row)
+    },
+  })
+
   return {
+    index: () => {
+      const policies = options.policies()
+      let index = indexes.get(policies)
+      if (index === undefined) {
+        index = indexOf(policies)
+        indexes.set(policies, index)
+      }
+      return index
+    },
     // Keys may rest on the policies as they are now: when they change, every subscriber's audience
     // is decided again (Realtime.reauthorize). A table not known yet groups by the whole claims.
     audienceOf: (schema, tableName, claims) => {
