@@ -27,6 +27,11 @@ export interface Source {
   readonly computed?: ReadonlyArray<Column>
   /** The relation whose relationships embedding follows, when there is one. */
   readonly relation: Relation | undefined
+  /**
+   * Its rows are records of their own, not of the relation's type (a mutation's returned rows):
+   * functions of the row (computed fields and relationships) get them cast to that type.
+   */
+  readonly retype?: boolean
 }
 
 export interface PlanNode {

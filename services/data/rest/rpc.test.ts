@@ -51,6 +51,13 @@ describe("rpc", () => {
     expect(json(response)).toEqual([{ title: "Vagabond", directors: { name: "Agnès Varda" } }])
   })
 
+  it("reads computed fields and relationships of a function's table rows", async () => {
+    const response = await rpc("films_since", {
+      query: "since=1960&select=title,decade,director_of(initials)&decade=eq.1980",
+    })
+    expect(json(response)).toEqual([{ title: "Vagabond", decade: 1980, director_of: { initials: "AV" } }])
+  })
+
   it("answers one object for a function returning one row", async () => {
     const response = await rpc("best_film", { query: "select=title" })
     expect(json(response)).toEqual({ title: "Seven Samurai" })

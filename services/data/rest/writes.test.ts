@@ -14,6 +14,8 @@ create table owners (id int primary key, name text);
 create table pets (id int primary key, name text, owner_id int references owners(id));
 create table notes (id serial primary key, body text default 'blank');
 create view item_names as select id, name from items;
+create function label(items) returns text language sql immutable as $$ select $1.name || ' x' || $1.qty $$;
+create function owner_of(pets) returns owners language sql stable as $$ select * from owners where id = $1.owner_id $$;
 insert into owners values (1, 'ann'), (2, 'bob');
 `)
 
@@ -413,5 +415,52 @@ describe("delete", () => {
     const response = await call(db, "owners", { method: "DELETE", query: "id=eq.2" })
     expect(response.status).toBe(409)
     expect(json(response)).toMatchObject({ code: "23503" })
+  })
+})
+
+describe("computed fields and relationships in what a write returns", () => {
+  it("reads them on the inserted, upserted, updated and deleted rows, and filters by them", async () => {
+    const inserted = await call(db, "items", {
+      method: "POST",
+      query: "select=id,label",
+      body: [{ id: 70, name: "cup", qty: 2 }],
+      prefer: "return=representation",
+    })
+    expect(json(inserted)).toEqual([{ id: 70, label: "cup x2" }])
+    // An upsert's returned rows carry one more column, which the row given to the function leaves out.
+    const upserted = await call(db, "items", {
+      method: "POST",
+      query: "select=label",
+      body: [
+        { id: 70, name: "mug", qty: 3 },
+        { id: 71, name: "jar", qty: 1 },
+      ],
+      prefer: "resolution=merge-duplicates, return=representation",
+    })
+    expect(json(upserted)).toEqual([{ label: "mug x3" }, { label: "jar x1" }])
+    const updated = await call(db, "items", {
+      method: "PATCH",
+      query: "label=eq.jar%20x1&select=id,label",
+      body: { qty: 5 },
+      prefer: "return=representation",
+    })
+    expect(json(updated)).toEqual([{ id: 71, label: "jar x5" }])
+    const deleted = await call(db, "items", {
+      method: "DELETE",
+      query: "label=like.mug*&select=label",
+      prefer: "return=representation",
+    })
+    expect(json(deleted)).toEqual([{ label: "mug x3" }])
+    expect(await rows("select id::int from items where id in (70, 71)")).toEqual([{ id: 71 }])
+  })
+
+  it("embeds a computed relationship of the returned row", async () => {
+    const response = await call(db, "pets", {
+      method: "POST",
+      query: "select=name,owner_of(name)",
+      body: { id: 40, name: "rex", owner_id: 1 },
+      prefer: "return=representation",
+    })
+    expect(json(response)).toEqual([{ name: "rex", owner_of: { name: "ann" } }])
   })
 })

@@ -5,9 +5,9 @@ import type { Column } from "../../schema/SchemaCache.ts"
 import { isJsonType } from "../../schema/SchemaCache.ts"
 import type { Filter, LogicTree, Operation } from "../filters.ts"
 import type { JsonStep } from "../grammar.ts"
-import { ident, type Params } from "../identifiers.ts"
+import { ident, type Params, qualified } from "../identifiers.ts"
 import { unacceptableFilter, undefinedColumn } from "../PostgrestError.ts"
-import type { PlanNode } from "../plan.ts"
+import type { PlanNode, Source } from "../plan.ts"
 
 export const columnOf = (node: Pick<PlanNode, "source">, name: string): Column => {
   const column =
@@ -16,8 +16,15 @@ export const columnOf = (node: Pick<PlanNode, "source">, name: string): Column =
   return column
 }
 
+/** The row `alias` reads from `source`, as an argument of a function of its relation's rows. */
+export const rowOf = (source: Source, alias: string): string =>
+  source.retype === true && source.relation !== undefined
+    ? `ROW(${source.columns.map((c) => `${alias}.${ident(c.name)}`).join(", ")})::${qualified(source.relation.schema, source.relation.name)}`
+    : alias
+
 /** `alias.col`, then its JSON path; a column that is not json/jsonb goes through to_jsonb first. */
 export const fieldSql = (
+  source: Source,
   alias: string,
   column: Column,
   path: ReadonlyArray<JsonStep>,
@@ -26,7 +33,7 @@ export const fieldSql = (
   let sql =
     column.computed === undefined
       ? `${alias}.${ident(column.name)}`
-      : `${ident(column.computed.schema)}.${ident(column.computed.name)}(${alias})`
+      : `${ident(column.computed.schema)}.${ident(column.computed.name)}(${rowOf(source, alias)})`
   if (path.length > 0 && !isJsonType(column)) sql = `to_jsonb(${sql})`
   for (const step of path) {
     sql = `${sql}${step.arrow}${params.add(step.key)}::${step.index ? "int4" : "text"}`
@@ -168,7 +175,7 @@ export const filterSql = (node: PlanNode, filter: Filter, ctx: WhereContext): st
     return embedNullSql(child, filter)
   }
   const column = columnOf(node, filter.field.name)
-  const lhs = fieldSql(ident(node.alias), column, filter.field.path, ctx.params)
+  const lhs = fieldSql(node.source, ident(node.alias), column, filter.field.path, ctx.params)
   const sql = operationSql(lhs, column, filter.field.path.length > 0, filter.expr.operation, ctx.params)
   return filter.expr.negated ? `NOT (${sql})` : sql
 }

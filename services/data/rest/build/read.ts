@@ -3,8 +3,8 @@ import { isToOne } from "../../schema/relationships.ts"
 import { fieldKey } from "../grammar.ts"
 import { type Aliases, ident, type Params } from "../identifiers.ts"
 import { notEmbedded, relatedOrderNotToOne } from "../PostgrestError.ts"
-import type { PlanNode } from "../plan.ts"
-import { castSql, columnOf, fieldSql, lateralAlias, treeSql, type WhereContext } from "./expr.ts"
+import type { PlanNode, Source } from "../plan.ts"
+import { castSql, columnOf, fieldSql, lateralAlias, rowOf, treeSql, type WhereContext } from "./expr.ts"
 
 export interface Range {
   readonly offset: number
@@ -49,11 +49,17 @@ const joinTo = (child: PlanNode, alias: string, parentAlias: string) => {
 }
 
 /** What an embedded level reads: its relation, or its computed relationship's function of the parent row. */
-const sourceOf = (node: PlanNode, parentAlias: string) => {
+const sourceOf = (node: PlanNode, parent: Parent) => {
   const computed = node.relationship?.computed
   return computed === undefined
     ? node.source.from
-    : `${ident(computed.schema)}.${ident(computed.name)}(${parentAlias})`
+    : `${ident(computed.schema)}.${ident(computed.name)}(${rowOf(parent.source, ident(parent.alias))})`
+}
+
+/** The level an embedded one hangs from. */
+interface Parent {
+  readonly alias: string
+  readonly source: Source
 }
 
 const limitSql = (range: Range, params: Params) =>
@@ -90,7 +96,7 @@ export const buildNode = (
   params: Params,
   aliases: Aliases,
   range: Range,
-  parentAlias: string | undefined,
+  parent: Parent | undefined,
 ): BuiltNode => {
   const alias = ident(node.alias)
   const select: Array<string> = []
@@ -104,7 +110,7 @@ export const buildNode = (
       continue
     }
     const column = columnOf(node, item.field.name)
-    const expr = fieldSql(alias, column, item.field.path, params)
+    const expr = fieldSql(node.source, alias, column, item.field.path, params)
     const key = item.alias ?? fieldKey(item.field)
     select.push(`${item.cast === undefined ? expr : castSql(expr, item.cast)} AS ${ident(key)}`)
     outputs.push(key)
@@ -117,7 +123,7 @@ export const buildNode = (
       params,
       aliases,
       { offset: child.range.offset ?? 0, limit: child.range.limit },
-      node.alias,
+      node,
     )
     const lateral = lateralAlias(child)
     const kind = child.join === "inner" ? "INNER" : "LEFT"
@@ -147,13 +153,13 @@ export const buildNode = (
   }
 
   const ctx: WhereContext = { params, used: new Set() }
-  const link = parentAlias === undefined ? undefined : joinTo(node, alias, ident(parentAlias))
+  const link = parent === undefined ? undefined : joinTo(node, alias, ident(parent.alias))
   const where = [...(link?.conditions ?? []), ...node.filters.map((f) => treeSql(node, f, ctx))]
 
   const order = node.order.map((term) => {
     let expr: string
     if (term.relation === undefined) {
-      expr = fieldSql(alias, columnOf(node, term.field.name), term.field.path, params)
+      expr = fieldSql(node.source, alias, columnOf(node, term.field.name), term.field.path, params)
     } else {
       const child = node.children.find((c) => c.key === term.relation)
       if (child === undefined) throw notEmbedded(term.relation)
@@ -161,9 +167,9 @@ export const buildNode = (
       // A scalar subquery reads the related row whether or not the column is selected.
       const x = ident(aliases.next("o"))
       const tie = joinTo(child, x, alias)
-      const value = fieldSql(x, columnOf(child, term.field.name), term.field.path, params)
+      const value = fieldSql(child.source, x, columnOf(child, term.field.name), term.field.path, params)
       const where = tie.conditions.length === 0 ? "" : ` WHERE ${tie.conditions.join(" AND ")}`
-      expr = `(SELECT ${value} FROM ${sourceOf(child, alias)} AS ${x}${where})`
+      expr = `(SELECT ${value} FROM ${sourceOf(child, node)} AS ${x}${where})`
     }
     const direction = term.direction === undefined ? "" : term.direction === "asc" ? " ASC" : " DESC"
     const nulls = term.nulls === undefined ? "" : term.nulls === "nullsfirst" ? " NULLS FIRST" : " NULLS LAST"
@@ -173,7 +179,7 @@ export const buildNode = (
   return {
     select,
     outputs,
-    from: `${parentAlias === undefined ? node.source.from : sourceOf(node, ident(parentAlias))} AS ${alias}${link?.junction ?? ""}`,
+    from: `${parent === undefined ? node.source.from : sourceOf(node, parent)} AS ${alias}${link?.junction ?? ""}`,
     joins,
     where,
     used: ctx.used,

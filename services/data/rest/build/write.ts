@@ -17,6 +17,7 @@ const targetNode = (target: Target): PlanNode => ({
     from: "",
     name: target.relation.name,
     columns: target.relation.columns,
+    computed: target.relation.computed,
     relation: target.relation,
   },
   alias: target.alias,

@@ -49,11 +49,14 @@ const getArguments = (args: ReadonlyArray<readonly [string, string]>): Arguments
 
 const sourceOf = (cache: SchemaCache, call: Call, from: string): Source => {
   const r = call.routine.returns.relation
+  const relation = r === undefined ? undefined : findRelation(cache, r.schema, r.name)
+  // Rows of a table's type: its computed fields are functions of them too.
   return {
     from,
     name: call.routine.name,
     columns: call.routine.returns.columns,
-    relation: r === undefined ? undefined : findRelation(cache, r.schema, r.name),
+    computed: relation?.computed ?? [],
+    relation,
   }
 }
 

@@ -219,7 +219,14 @@ const prepare = (ctx: Context, relation: Relation, query: QueryParams, params: P
       ctx.cache,
       request.schema,
       aliases,
-      { from: "pgrst_source", name: relation.name, columns: relation.columns, relation },
+      {
+        from: "pgrst_source",
+        name: relation.name,
+        columns: relation.columns,
+        computed: relation.computed,
+        relation,
+        retype: true,
+      },
       {
         ...query,
         filters: query.filters.filter((f) => f.path.length > 0),
