@@ -9,13 +9,19 @@ import { join } from "node:path"
 import { packageRoot } from "../paths.ts"
 import type { S3BlobStoreOptions } from "./S3BlobStore.ts"
 
-export interface S3rver {
+/** An S3-compatible server on this machine, for tests and the benchmark. */
+export interface S3Server {
+  /** "s3rver", or what else serves (MinIO in a container for the tests). */
+  readonly name: string
+  readonly host: string
   readonly port: number
-  readonly directory: string
-  /** s3rver's fixed credentials. */
   readonly accessKey: string
   readonly secretKey: string
   readonly stop: () => Promise<void>
+}
+
+export interface S3rver extends S3Server {
+  readonly directory: string
 }
 
 const readyTimeout = 15_000
@@ -66,8 +72,11 @@ export const startS3rver = async (): Promise<S3rver> => {
     throw error
   })
   return {
+    name: "s3rver",
+    host: "127.0.0.1",
     port,
     directory,
+    // s3rver's fixed credentials.
     accessKey: "S3RVER",
     secretKey: "S3RVER",
     stop: async () => {
@@ -79,8 +88,8 @@ export const startS3rver = async (): Promise<S3rver> => {
 }
 
 /** What S3BlobStore.make needs to keep its blobs in `bucket` on this server. */
-export const storeOptions = (server: S3rver, bucket: string): S3BlobStoreOptions => ({
-  endPoint: "127.0.0.1",
+export const storeOptions = (server: S3Server, bucket: string): S3BlobStoreOptions => ({
+  endPoint: server.host,
   port: server.port,
   useSSL: false,
   accessKey: server.accessKey,
@@ -91,9 +100,9 @@ export const storeOptions = (server: S3rver, bucket: string): S3BlobStoreOptions
 })
 
 /** The environment that makes a Reactor process keep its blobs in `bucket` on this server. */
-export const reactorEnv = (server: S3rver, bucket: string): Record<string, string> => ({
+export const reactorEnv = (server: S3Server, bucket: string): Record<string, string> => ({
   REACTOR_STORAGE_BACKEND: "s3",
-  REACTOR_STORAGE_S3_ENDPOINT: `http://127.0.0.1:${server.port}`,
+  REACTOR_STORAGE_S3_ENDPOINT: `http://${server.host}:${server.port}`,
   REACTOR_STORAGE_S3_BUCKET: bucket,
   REACTOR_STORAGE_S3_ACCESS_KEY: server.accessKey,
   REACTOR_STORAGE_S3_SECRET_KEY: server.secretKey,

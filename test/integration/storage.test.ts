@@ -5,9 +5,10 @@ import http from "node:http"
 import { Readable } from "node:stream"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { reactorEnv, type S3rver, startS3rver } from "../../platform/blobs/LocalS3.ts"
+import { reactorEnv, type S3Server } from "../../platform/blobs/LocalS3.ts"
 import { type SignedIn, signedIn } from "../support/app.ts"
 import { type RunningReactor, startReactor, topologies } from "../support/reactor.ts"
+import { startS3 } from "../support/s3.ts"
 import { ownFolderPolicies } from "../support/storagePolicies.ts"
 import { supabaseClient } from "../support/supabase.ts"
 
@@ -16,7 +17,7 @@ const cases = topologies.flatMap((topology) => backends.map((backend) => [topolo
 
 describe.each(cases)("Storage through supabase-js (%s, %s)", (topology, backend) => {
   let reactor: RunningReactor
-  let s3: S3rver | undefined
+  let s3: S3Server | undefined
   let ada: SignedIn
   let bob: SignedIn
   const service = () => supabaseClient(reactor.url, reactor.serviceKey)
@@ -42,7 +43,7 @@ describe.each(cases)("Storage through supabase-js (%s, %s)", (topology, backend)
   }
 
   beforeAll(async () => {
-    s3 = backend === "s3" ? await startS3rver() : undefined
+    s3 = backend === "s3" ? await startS3() : undefined
     const env: Record<string, string> = s3 === undefined ? {} : reactorEnv(s3, "reactor-test")
     reactor = await startReactor(topology, { env })
     const admin = new pg.Client({ connectionString: reactor.database.url })

@@ -9,7 +9,7 @@ import { Effect, Stream } from "effect"
 import pg from "pg"
 import { afterEach, describe, expect, it } from "vitest"
 import * as DiskBlobStore from "../../platform/blobs/DiskBlobStore.ts"
-import { reactorEnv, type S3rver, startS3rver, storeOptions } from "../../platform/blobs/LocalS3.ts"
+import { reactorEnv, type S3Server, storeOptions } from "../../platform/blobs/LocalS3.ts"
 import * as S3BlobStore from "../../platform/blobs/S3BlobStore.ts"
 import {
   listeningPort,
@@ -19,9 +19,10 @@ import {
   stopProcess,
   waitFor,
 } from "../support/reactor.ts"
+import { startS3 } from "../support/s3.ts"
 
 let reactor: RunningReactor | undefined
-let s3: S3rver | undefined
+let s3: S3Server | undefined
 afterEach(async () => {
   await reactor?.stop()
   await s3?.stop()
@@ -79,7 +80,7 @@ const gatewayAt = async (running: RunningReactor, name: string, env: Record<stri
 
 describe.each(["disk", "s3"] as const)("Storage under faults (decomposed, %s)", (backend) => {
   const start = async () => {
-    s3 = backend === "s3" ? await startS3rver() : undefined
+    s3 = backend === "s3" ? await startS3() : undefined
     reactor = await startReactor("decomposed", { env: s3 === undefined ? {} : reactorEnv(s3, bucket) })
     return reactor
   }
@@ -156,7 +157,7 @@ describe.each(["disk", "s3"] as const)("Storage under faults (decomposed, %s)", 
 
 describe("Storage when its S3 server is gone (one process)", () => {
   it("answers uploads and downloads with a 500 in the Storage shape, and keeps serving", async () => {
-    s3 = await startS3rver()
+    s3 = await startS3()
     reactor = await startReactor("single", { env: reactorEnv(s3, "reactor-gone") })
     await createBucket(reactor.url, reactor.serviceKey, "uploads")
     const headers = { authorization: `Bearer ${reactor.serviceKey}` }

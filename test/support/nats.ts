@@ -161,6 +161,8 @@ export const startContainer = async (
   container: GenericContainer,
   image: string,
   variable: string,
+  /** How to get the image when the engine lacks it (default: build one with test-images.sh). */
+  howToGet = `build local images with scripts/test-images.sh (as root) and set ${variable} to one of them.`,
 ): Promise<StartedTestContainer> => {
   try {
     return await container.start()
@@ -170,8 +172,7 @@ export const startContainer = async (
     const present = await client.image.exists(ImageName.fromString(image)).catch(() => true)
     const hint = present
       ? ""
-      : `\nThe image ${image} is not on this Docker engine and could not be pulled. Without a registry, ` +
-        `build local images with scripts/test-images.sh (as root) and set ${variable} to one of them.`
+      : `\nThe image ${image} is not on this Docker engine and could not be pulled. Without a registry, ${howToGet}`
     throw new Error(
       `could not start a container from ${image}: ${error instanceof Error ? error.message : String(error)}${hint}`,
     )
