@@ -36,7 +36,10 @@ export interface MemoryBusOptions {
   readonly maxDeliver?: number
   /** Default milliseconds to wait for a reply (default 15,000). */
   readonly timeout?: number
-  /** Events kept for subscribers that start from the past (default 100,000). */
+  /**
+   * Events kept for subscribers that start from the past (default 100,000): at least this many,
+   * trimmed in steps of an eighth of it, so a publish does not move the whole log each time.
+   */
   readonly retention?: number
 }
 
@@ -92,6 +95,7 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<BusShape> =>
     const defaultTimeout = options.timeout ?? 15_000
     const defaultAckWait = options.ackWait ?? 30_000
     const retention = options.retention ?? 100_000
+    const trimStep = Math.max(1, Math.ceil(retention / 8))
     const pending = Pending.make(options.maxPending ?? 10_000)
     const replies = new DedupeWindow<Reply>(options.dedupeWindow ?? 120_000)
     const workers = new Map<string, Array<Worker>>()
@@ -326,7 +330,7 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<BusShape> =>
         if (seen !== undefined) return { sequence: seen, duplicate: true }
         const sequence = ++lastSequence
         log.push({ sequence, ...event })
-        if (log.length > retention) log.splice(0, log.length - retention)
+        if (log.length >= retention + trimStep) log.splice(0, log.length - retention)
         seenEvents.set(event.id, sequence)
         for (const wake of [...wakers]) wake()
         return { sequence, duplicate: false }
@@ -396,6 +400,9 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<BusShape> =>
           while (true) {
             const next = nextAfter(cursor, wanted)
             if (next === undefined) {
+              // Nothing it wants up to the end of the log: the next look starts there, so a
+              // subscriber to rare events does not read the same others again on every publish.
+              cursor = Math.max(cursor, lastSequence)
               yield* waitForEvent
               continue
             }
