@@ -25,8 +25,13 @@ export const storageRoute = <R>(
     body,
     emptyBody,
     // A blob store that fails (a full disk, S3 unreachable) is not the client's doing: a defect,
-    // which the server logs and answers as a 500 in the Storage shape.
-    handle: (request) => infrastructureDies(handle(request)),
+    // which the server logs and answers as a 500 in the Storage shape. Every JSON body the Storage
+    // API takes is an object; `null`, a number or an array is refused as it refuses them.
+    handle: (request) =>
+      body === "json" &&
+      (typeof request.json !== "object" || request.json === null || Array.isArray(request.json))
+        ? Effect.fail(errors.invalid("body must be object"))
+        : infrastructureDies(handle(request)),
   })
 
 const decoded = (text: string) => {
