@@ -95,6 +95,11 @@ export const run = (
   const batchSize = options.batchSize ?? 500
   const idlePollMs = options.idlePollMs ?? 25
 
+  // The checkpoint is committed without waiting for its WAL to reach the disk: one lost in a crash
+  // only makes the relay publish again from an older one, which a relay killed between publish
+  // and save already does, and the bus drops by event id. Waiting would hold up the next read.
+  const checkpoints = postgres.autocommit({ locals: [["synchronous_commit", "off"]] })
+
   const relay = Effect.scoped(
     Effect.gen(function* () {
       const leader = yield* becomeLeader(postgres.url)
@@ -158,7 +163,7 @@ export const run = (
           }
           options.fault?.("after-publish", events.length)
           cursor = cursorOf(events.at(-1)!)
-          yield* Checkpoints.save(postgres, checkpointName, cursor)
+          yield* Checkpoints.save(checkpoints, checkpointName, cursor)
         }
         if (Date.now() - lastCleanup > 60_000) {
           lastCleanup = Date.now()
