@@ -92,7 +92,7 @@ const ramp = async (
   if (await at(options.rate)) {
     for (const rate of [options.rate * 2, options.rate * 4]) if (!(await at(rate))) break
   } else {
-    for (const rate of [options.rate / 2, options.rate / 4]) if (await at(rate)) break
+    for (const rate of [options.rate * 0.75, options.rate / 2, options.rate / 4]) if (await at(rate)) break
   }
   setRate(0)
   await new Promise((r) => setTimeout(r, 2_000))
