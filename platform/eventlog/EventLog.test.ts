@@ -285,6 +285,36 @@ describe("the outbox relay", () => {
       ),
     ))
 
+  it("saves its checkpoint once it has caught up, so a relay on an empty bus starts after it", () =>
+    run(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const first = yield* MemoryBus.make()
+          const seenFirst = yield* collect(first)
+          // Saves while events keep coming are spaced far apart here: only catching up saves.
+          const relay = yield* Effect.forkScoped(
+            OutboxRelay.run(postgres, first, { checkpointEveryMs: 3_600_000 }),
+          )
+          // One at a time, each published before the next: three batches, only the first saved as it came.
+          yield* Effect.forEach([1, 2, 3], (n) =>
+            Effect.gen(function* () {
+              yield* Effect.promise(() => run(deposit("idle", n, `idle-${n}`)))
+              yield* waitFor(() => seenFirst.some((d) => keyOf(d) === `idle-${n}`))
+            }),
+          )
+          yield* Effect.sleep(300)
+          yield* Fiber.interrupt(relay)
+          // A bus that forgot everything (a restarted process): the checkpoint says where to start.
+          const second = yield* MemoryBus.make()
+          const seenSecond = yield* collect(second)
+          yield* Effect.forkScoped(OutboxRelay.run(postgres, second))
+          yield* Effect.promise(() => run(deposit("idle", 4, "idle-4")))
+          yield* waitFor(() => seenSecond.some((d) => keyOf(d) === "idle-4"))
+          expect(seenSecond.filter((d) => keyOf(d)?.startsWith("idle-")).map(keyOf)).toEqual(["idle-4"])
+        }),
+      ),
+    ))
+
   it("keeps one relay active per database", () =>
     run(
       Effect.scoped(

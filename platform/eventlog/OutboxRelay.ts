@@ -22,6 +22,11 @@ export interface RelayOptions {
    * 25): how late an event committed by another process, or by plain SQL, may reach the bus.
    */
   readonly idlePollMs?: number
+  /**
+   * Milliseconds between checkpoint saves while events keep coming (default 200). A save runs
+   * beside the relay, one at a time, and one is made as soon as the relay finds nothing new.
+   */
+  readonly checkpointEveryMs?: number
   /** Test hook: called at the points where a crash must lose nothing and duplicate nothing. */
   readonly fault?: (point: FaultPoint, events: number) => void
 }
@@ -94,6 +99,7 @@ export const run = (
 ): Effect.Effect<never> => {
   const batchSize = options.batchSize ?? 500
   const idlePollMs = options.idlePollMs ?? 25
+  const checkpointEveryMs = options.checkpointEveryMs ?? 200
 
   // The checkpoint is committed without waiting for its WAL to reach the disk: one lost in a crash
   // only makes the relay publish again from an older one, which a relay killed between publish
@@ -137,6 +143,34 @@ export const run = (
         onNone: () => checkpoint,
         onSome: (p) => LogCursor.max(p, checkpoint),
       })
+      // Where the saved checkpoint is, and whether a save is on its way. A checkpoint only says
+      // where to start when the bus cannot (it forgot its events): one behind makes the relay
+      // publish some events again, which the bus drops by id, so saves need not hold up reads
+      // (under load a save was seen to take 30–50 ms, and every read waited for one).
+      let saved = cursor
+      let saving = false
+      let lastSave = 0
+      const saveCheckpoint = Effect.suspend(() => {
+        if (saving || LogCursor.compare(cursor, saved) <= 0) return Effect.void
+        const target = cursor
+        saving = true
+        lastSave = Date.now()
+        return Checkpoints.save(checkpoints, checkpointName, target).pipe(
+          Effect.tap(() =>
+            Effect.sync(() => {
+              saved = target
+            }),
+          ),
+          Effect.catch((error) => Effect.logWarning(`outbox checkpoint not saved: ${error.message}`)),
+          Effect.ensuring(
+            Effect.sync(() => {
+              saving = false
+            }),
+          ),
+          Effect.forkScoped,
+          Effect.asVoid,
+        )
+      })
       let lastCleanup = 0
       // After a signal, a commit may still hide behind an older running transaction: look again soon.
       let emptyLooks = 0
@@ -146,6 +180,7 @@ export const run = (
         notified = false
         const events = yield* readAfter(postgres, cursor, batchSize)
         if (events.length === 0) {
+          yield* saveCheckpoint
           emptyLooks++
           yield* sleep(Math.min(idlePollMs, 5 * emptyLooks))
         } else {
@@ -163,7 +198,7 @@ export const run = (
           }
           options.fault?.("after-publish", events.length)
           cursor = cursorOf(events.at(-1)!)
-          yield* Checkpoints.save(checkpoints, checkpointName, cursor)
+          if (Date.now() - lastSave >= checkpointEveryMs) yield* saveCheckpoint
         }
         if (Date.now() - lastCleanup > 60_000) {
           lastCleanup = Date.now()
