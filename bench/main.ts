@@ -365,12 +365,27 @@ const main = async () => {
         databaseUrl,
         record,
         log,
+        // BENCH_REALTIME_TOPOLOGY=decomposed: gateway, data and auth as processes over JetStream, so
+        // the relay and its Postgres round trips leave the gateway's thread.
+        topology: process.env["BENCH_REALTIME_TOPOLOGY"] === "decomposed" ? "decomposed" : "single",
         startReactor: async () => {
-          const child = await startReactor(
-            "all",
-            reactorEnv(databaseUrl, { REACTOR_DATABASE_APP_MIGRATIONS: realtimeMigrations }),
-          )
-          return { port: portOf(child), stop: child.stop }
+          const env = reactorEnv(databaseUrl, { REACTOR_DATABASE_APP_MIGRATIONS: realtimeMigrations })
+          if (process.env["BENCH_REALTIME_TOPOLOGY"] !== "decomposed") {
+            const child = await startReactor("all", env)
+            return { port: portOf(child), stop: child.stop }
+          }
+          const fleet = { ...env, REACTOR_BUS_URL: nats.url, REACTOR_BUS_PREFIX: "benchrt" }
+          const children = [
+            await startReactor("data", fleet),
+            await startReactor("auth", fleet),
+            await startReactor("gateway", fleet),
+          ]
+          return {
+            port: portOf(children[2]!),
+            stop: async () => {
+              for (const child of children.reverse()) await child.stop()
+            },
+          }
         },
       })
     }

@@ -23,6 +23,8 @@ export interface RealtimeBenchOptions {
   readonly secret: string
   readonly anonKey: string
   readonly databaseUrl: string
+  /** How Reactor runs, for the report. */
+  readonly topology: "single" | "decomposed"
   readonly startReactor: () => Promise<{ readonly port: number; readonly stop: () => Promise<void> }>
   readonly record: (row: Row) => void
   readonly log: (line: string) => void
@@ -163,7 +165,7 @@ export const realtimeFanOut = async (options: RealtimeBenchOptions) => {
   const offered = mine.offered
   const achieved = mine.window.delivered / options.seconds
   record({
-    workload: `(rt c) realtime: ${options.subscribers} subscribers, ${options.teams} teams, ${options.rate} changes/s (${offered} authorized deliveries/s offered)`,
+    workload: `(rt c) realtime: ${options.subscribers} subscribers, ${options.teams} teams, ${options.rate} changes/s (${offered} authorized deliveries/s offered), ${options.topology}`,
     result: `${achieved.toFixed(0)} deliveries/s, commit-to-client p50 ${mine.window.p50} ms, p99 ${mine.window.p99} ms (raw uWS: ${(theirs.window.delivered / options.seconds).toFixed(0)}/s, p99 ${theirs.window.p99} ms)`,
     floor: "raw uWS publish",
     ratio: achieved / (theirs.window.delivered / options.seconds),
@@ -172,7 +174,7 @@ export const realtimeFanOut = async (options: RealtimeBenchOptions) => {
   })
   const held = ours.filter((r) => holds(options.seconds, r)).sort((a, b) => a.rate - b.rate)
   record({
-    workload: "(rt c) highest rate held (≥ 95% delivered, p99 ≤ 100 ms)",
+    workload: `(rt c) highest rate held (≥ 95% delivered, p99 ≤ 100 ms), ${options.topology}`,
     result:
       held.length === 0
         ? "none of the rates tried"
