@@ -91,10 +91,19 @@ const ramp = async (
   }
   // Up from the target rate while it holds; when the target itself does not, down until a rate
   // does, so the result says how much this machine carries.
+  // A rate that did not hold leaves a backlog: the next, lower one is measured once it has drained
+  // (nothing delivered for a second, within 30 s), not while the clients still catch up.
+  const drained = async () => {
+    setRate(0)
+    for (let i = 0; i < 30 && (await measure(1)).delivered > 0; i++);
+  }
   if (await at(options.rate)) {
     for (const rate of [options.rate * 2, options.rate * 4]) if (!(await at(rate))) break
   } else {
-    for (const rate of [options.rate * 0.75, options.rate / 2, options.rate / 4]) if (await at(rate)) break
+    for (const rate of [options.rate * 0.75, options.rate / 2, options.rate / 4]) {
+      await drained()
+      if (await at(rate)) break
+    }
   }
   setRate(0)
   await new Promise((r) => setTimeout(r, 2_000))
