@@ -6,7 +6,7 @@ import { spawn } from "node:child_process"
 import { writeFileSync } from "node:fs"
 import { open, rm } from "node:fs/promises"
 import { join } from "node:path"
-import { reactorEnv, type S3rver, startS3rver } from "../platform/blobs/LocalS3.ts"
+import { reactorEnv, type S3Server, startS3rver } from "../platform/blobs/LocalS3.ts"
 import { median, type Row, rssMiB, wrk } from "./support.ts"
 
 export interface StorageBenchOptions {
@@ -121,7 +121,7 @@ const diskFloor = (tmp: string): Floor => {
 }
 
 /** One signed PUT and GET straight to the S3 server (curl's SigV4, payload unsigned). */
-const s3Floor = (server: S3rver): Floor => {
+const s3Floor = (server: S3Server): Floor => {
   const sign = [
     "--aws-sigv4",
     "aws:amz:us-east-1:s3",
@@ -130,7 +130,7 @@ const s3Floor = (server: S3rver): Floor => {
     "-H",
     "x-amz-content-sha256: UNSIGNED-PAYLOAD",
   ]
-  const url = (path: string) => `http://127.0.0.1:${server.port}/${path}`
+  const url = (path: string) => `http://${server.host}:${server.port}/${path}`
   return {
     name: "raw PUT and GET to s3rver (curl)",
     put: async (file) => {

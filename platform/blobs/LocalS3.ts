@@ -20,10 +20,6 @@ export interface S3Server {
   readonly stop: () => Promise<void>
 }
 
-export interface S3rver extends S3Server {
-  readonly directory: string
-}
-
 const readyTimeout = 15_000
 
 const main = () => {
@@ -42,7 +38,7 @@ const exited = (child: ChildProcess) =>
     child.once("exit", () => resolve())
   })
 
-export const startS3rver = async (): Promise<S3rver> => {
+export const startS3rver = async (): Promise<S3Server> => {
   const directory = mkdtempSync(join(tmpdir(), "reactor-s3rver-"))
   // Port 0: the server picks a free one and prints it.
   const child = spawn(
@@ -75,7 +71,6 @@ export const startS3rver = async (): Promise<S3rver> => {
     name: "s3rver",
     host: "127.0.0.1",
     port,
-    directory,
     // s3rver's fixed credentials.
     accessKey: "S3RVER",
     secretKey: "S3RVER",

@@ -1,7 +1,7 @@
 // Who may read which rows of one table, decided in memory where the table's policies allow it, so
 // that a row change is authorized for thousands of subscribers without a query each.
 import type { Claims } from "../jwt/Jwt.ts"
-import { claimAt, decide, evaluate, type MembershipLookup } from "./evaluate.ts"
+import { claimAt, decide, evaluate, type Input, type MembershipLookup } from "./evaluate.ts"
 import type { TablePolicies } from "./load.ts"
 import { parse } from "./parse.ts"
 import { type MembershipTable, type Node, type Resolved, resolve } from "./resolve.ts"
@@ -127,24 +127,17 @@ export const compile = (table: TablePolicies): Visibility => {
       const plan = plans.get(role)
       if (plan?.kind === "constant" && !plan.visible) return []
       const mine = routes.get(role)
-      if (mine === undefined) return undefined
-      const slots: Array<string> = []
-      for (const [i, route] of mine.entries()) {
-        const value = slotValue(route.claims, { claims, row: {}, membership: noMembership })
-        if (value === undefined) return undefined
-        // NULL = anything is not TRUE: this policy lets the audience see no row.
-        if (value !== null) slots.push(`${role}\u0000${i}\u0000${value}`)
-      }
-      return slots
+      return mine === undefined
+        ? undefined
+        : slotsOfRole(role, mine, "claims", { claims, row: {}, membership: noMembership })
     },
     slotsFor: (row) => {
       const slots: Array<string> = []
-      for (const [role, mine] of routes)
-        for (const [i, route] of mine.entries()) {
-          const value = slotValue(route.row, { claims: {}, row, membership: noMembership })
-          if (value === undefined) return undefined
-          if (value !== null) slots.push(`${role}\u0000${i}\u0000${value}`)
-        }
+      for (const [role, mine] of routes) {
+        const reached = slotsOfRole(role, mine, "row", { claims: {}, row, membership: noMembership })
+        if (reached === undefined) return undefined
+        slots.push(...reached)
+      }
       return slots
     },
     membershipTables: mergeTables(
@@ -190,12 +183,13 @@ const reads = (node: Node, kind: "column" | "claim" | "member"): boolean => {
 const conjuncts = (node: Node): ReadonlyArray<Node> =>
   node.kind === "and" ? node.items.flatMap(conjuncts) : [node]
 
+const rowOnly = (n: Node) => reads(n, "column") && !reads(n, "claim") && !reads(n, "member")
+const claimsOnly = (n: Node) => !reads(n, "column") && !reads(n, "member")
+
 /** The first `row value = claim value` conjunct of a policy, if it has one. */
 const routeOf = (policy: Node): Route | undefined => {
   for (const c of conjuncts(policy)) {
     if (c.kind !== "compare" || c.op !== "=") continue
-    const rowOnly = (n: Node) => reads(n, "column") && !reads(n, "claim") && !reads(n, "member")
-    const claimsOnly = (n: Node) => !reads(n, "column") && !reads(n, "member")
     if (rowOnly(c.left) && claimsOnly(c.right)) return { row: c.left, claims: c.right }
     if (rowOnly(c.right) && claimsOnly(c.left)) return { row: c.right, claims: c.left }
   }
@@ -209,7 +203,7 @@ const noMembership: MembershipLookup = { has: () => undefined }
  * reject). Equal texts ⇔ the `=` between the two sides is TRUE: values are canonical within their
  * category (compare), numbers printed as decimals.
  */
-const slotValue = (node: Node, input: Parameters<typeof evaluate>[1]): string | null | undefined => {
+const slotValue = (node: Node, input: Input): string | null | undefined => {
   let value: SqlValue
   try {
     value = evaluate(node, input)
@@ -220,6 +214,26 @@ const slotValue = (node: Node, input: Parameters<typeof evaluate>[1]): string | 
   if (value === Unknown) return undefined
   if (value === null) return null
   return `${categoryOf(node.type)}:${String(value)}`
+}
+
+/**
+ * The slots one side of a role's routes gives (each route's policy index and value); undefined
+ * when a side cannot be evaluated. A NULL side is no slot: NULL = anything is not TRUE, so that
+ * policy shows nothing through it.
+ */
+const slotsOfRole = (
+  role: string,
+  routes: ReadonlyArray<Route>,
+  side: keyof Route,
+  input: Input,
+): Array<string> | undefined => {
+  const slots: Array<string> = []
+  for (const [i, route] of routes.entries()) {
+    const value = slotValue(route[side], input)
+    if (value === undefined) return undefined
+    if (value !== null) slots.push(`${role}\u0000${i}\u0000${value}`)
+  }
+  return slots
 }
 
 const mergeTables = (tables: ReadonlyArray<MembershipTable>): Array<MembershipTable> => {

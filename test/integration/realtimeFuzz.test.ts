@@ -6,19 +6,8 @@ import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import WebSocket from "ws"
 import { eventually } from "../support/app.ts"
+import { random } from "../support/random.ts"
 import { type RunningReactor, startReactor, topologies } from "../support/reactor.ts"
-
-/** mulberry32: small and seedable. */
-const random = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 type Vsn = "1.0.0" | "2.0.0"
 
@@ -138,7 +127,7 @@ describe.each(topologies)("Realtime under random bad frames (%s)", (topology) =>
   })
 
   it("keeps every socket answering, and keeps delivering changes", async () => {
-    const next = random(topology === "single" ? 31 : 32)
+    const next = random(topology === "single" ? 31 : 32).next
     const keys = [reactor.anonKey, reactor.serviceKey, "x.y.z", 5, null]
     const results: Array<boolean> = []
     for (const vsn of ["1.0.0", "2.0.0"] as const) {

@@ -7,20 +7,9 @@ import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { sign } from "../../platform/jwt/Jwt.ts"
 import { eventually } from "../support/app.ts"
+import { random } from "../support/random.ts"
 import { type RunningReactor, startReactor, topologies } from "../support/reactor.ts"
 import { supabaseClient } from "../support/supabase.ts"
-
-/** mulberry32: small, seedable, good enough to pick test cases. */
-const random = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const users = Array.from({ length: 4 }, () => randomUUID())
 
@@ -71,7 +60,7 @@ describe.each(topologies)("Realtime delivers exactly what SELECT returns (%s)", 
   it.each(seeds)(
     "holds for seed %i",
     async (seed) => {
-      const next = random(seed)
+      const next = random(seed).next
       const table = `items_${seed}`
       const using = policy(next)
       await admin.query(`create table ${table} (

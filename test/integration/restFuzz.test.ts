@@ -4,6 +4,8 @@
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { eventually } from "../support/app.ts"
+import { type FuzzRequest, fuzz } from "../support/fuzz.ts"
+import { type Random, random } from "../support/random.ts"
 import { type RunningReactor, startReactor, topologies } from "../support/reactor.ts"
 
 const schema = `
@@ -28,18 +30,6 @@ grant usage on all sequences in schema public to anon, authenticated;
 alter table teams enable row level security;
 create policy mine on teams for select using (id = ((auth.jwt() ->> 'team'))::int);
 `
-
-/** mulberry32: small and seedable. */
-const random = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const columns = ["id", "team_id", "title", "n", "price", "flag", "tags", "data", "at", "span", "uid", "doc"]
 const fields = [
@@ -93,9 +83,7 @@ const bodies = [undefined, "", "{}", "[]", '{"title":"t"}', '[{"title":"a"},{"n"
   .concat(['{"tags":"notarray"}', '{"span":"[1,"}', '{"team_id":999}', '[{"title":"a"},{"n":"x"}]'])
   .concat(['{"a":1,"b":2}', '{"msg":"hi"}', '{"title":"\\u0000"}', '{"uid":"not-a-uuid"}'])
 
-const request = (next: () => number, keys: { anon: string; service: string }) => {
-  const pick = <A>(xs: ReadonlyArray<A>): A => xs[Math.floor(next() * xs.length)]!
-  const chance = (p: number) => next() < p
+const request = ({ next, pick, chance }: Random, keys: { anon: string; service: string }): FuzzRequest => {
   const filter = () =>
     chance(0.1)
       ? `${pick(["or", "and", "not.or"])}=${encodeURIComponent(`(${pick(fields)}.${pick(operators)}.${pick(values)},${pick(fields)}.${pick(operators)}.${pick(values)})`)}`
@@ -153,34 +141,13 @@ describe.each(topologies)("/rest/v1 under random bad input (%s)", (topology) => 
   afterAll(() => reactor?.stop())
 
   it("answers every request below 500, with errors in PostgREST's shape", async () => {
-    const next = random(topology === "single" ? 11 : 12)
+    const r = random(topology === "single" ? 11 : 12)
     const keys = { anon: reactor.anonKey, service: reactor.serviceKey }
-    const wrong: Array<string> = []
-    const statuses = new Map<number, number>()
-    for (let batch = 0; batch < 150; batch++) {
-      await Promise.all(
-        Array.from({ length: 8 }, async () => {
-          const { method, path, headers, body } = request(next, keys)
-          const response = await fetch(`${reactor.url}${path}`, {
-            method,
-            headers,
-            ...(body === undefined ? {} : { body }),
-          })
-          const text = await response.text()
-          statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1)
-          const where = `${response.status} ${method} ${path} ${JSON.stringify(headers)} ${body}\n  ${text.slice(0, 300)}`
-          if (response.status >= 500) wrong.push(where)
-          else if (response.status >= 400 && method !== "HEAD") {
-            let shaped = false
-            try {
-              const error = JSON.parse(text)
-              shaped = ["code", "details", "hint", "message"].every((k) => Object.hasOwn(error, k))
-            } catch {}
-            if (!shaped) wrong.push(`not PostgREST's error shape: ${where}`)
-          }
-        }),
-      )
-    }
+    const { wrong, statuses } = await fuzz(reactor.url, {
+      requests: 1_200,
+      make: () => request(r, keys),
+      errorKeys: () => ["code", "details", "hint", "message"],
+    })
     expect(wrong).toEqual([])
     // The requests reach every kind of answer, not only the first check's refusal.
     for (const status of [200, 201, 204, 400, 404, 406]) expect(statuses.get(status) ?? 0).toBeGreaterThan(0)

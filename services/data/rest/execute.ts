@@ -8,7 +8,6 @@ import { attempt, type Context } from "./context.ts"
 import { readRows } from "./handlers/read.ts"
 import { rpc } from "./handlers/rpc.ts"
 import { write } from "./handlers/write.ts"
-import { qualified } from "./identifiers.ts"
 import { negotiate } from "./media.ts"
 import { memoized } from "./memoized.ts"
 import {
@@ -19,6 +18,7 @@ import {
   tableNotFound,
   unacceptableMedia,
 } from "./PostgrestError.ts"
+import { relationSource } from "./plan.ts"
 import { parsePrefer } from "./prefer.ts"
 import { parseQuery } from "./querystring.ts"
 import type { RestRequest, RestResponse } from "./RestRequest.ts"
@@ -112,13 +112,7 @@ export const execute = (
     }
     const query = yield* attempt(() => parseQuery(request.query, false))
     if (isRead(request)) {
-      const source = {
-        from: qualified(relation.schema, relation.name),
-        name: relation.name,
-        columns: relation.columns,
-        computed: relation.computed,
-        relation,
-      }
+      const source = relationSource(relation)
       return yield* readRows(ctx, () => source, query, "rows")
     }
     return yield* write(ctx, relation, query)

@@ -34,6 +34,18 @@ export interface Source {
   readonly retype?: boolean
 }
 
+/** A relation read as its rows, from itself or from `from` (rows of its shape under another name). */
+export const relationSource = (
+  relation: Relation,
+  from = qualified(relation.schema, relation.name),
+): Source => ({
+  from,
+  name: relation.name,
+  columns: relation.columns,
+  computed: relation.computed,
+  relation,
+})
+
 export interface PlanNode {
   readonly source: Source
   readonly alias: string
@@ -104,25 +116,12 @@ const node = (
     if (item.spread && !isToOne(relationship)) throw spreadNotToOne(source.name, item.name)
     const target = relationship.target
     children.push(
-      node(
-        cache,
-        schema,
-        aliases,
-        {
-          from: qualified(target.schema, target.name),
-          name: target.name,
-          columns: target.columns,
-          computed: target.computed,
-          relation: target,
-        },
-        item.children,
-        {
-          key: item.alias ?? item.name,
-          relationship,
-          join: item.join ?? "left",
-          spread: item.spread,
-        },
-      ),
+      node(cache, schema, aliases, relationSource(target), item.children, {
+        key: item.alias ?? item.name,
+        relationship,
+        join: item.join ?? "left",
+        spread: item.spread,
+      }),
     )
   }
   return {

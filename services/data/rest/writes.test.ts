@@ -454,6 +454,17 @@ describe("computed fields and relationships in what a write returns", () => {
     expect(await rows("select id::int from items where id in (70, 71)")).toEqual([{ id: 71 }])
   })
 
+  it("limits a PATCH filtered and ordered by a computed field", async () => {
+    await rows("insert into items (id, name, qty) values (80, 'lim', 1), (81, 'lim', 2), (82, 'lim', 3)")
+    const response = await call(db, "items", {
+      method: "PATCH",
+      query: "label=like.lim*&order=label.desc&limit=2&select=id",
+      body: { qty: 0 },
+      prefer: "return=representation",
+    })
+    expect((json(response) as Array<{ id: number }>).map((r) => r.id).sort()).toEqual([81, 82])
+  })
+
   it("embeds a computed relationship of the returned row", async () => {
     const response = await call(db, "pets", {
       method: "POST",

@@ -3,7 +3,7 @@
 import type { Column, Relation } from "../../schema/SchemaCache.ts"
 import type { LogicTree } from "../filters.ts"
 import { ident, type Params, qualified, typeSql } from "../identifiers.ts"
-import type { PlanNode } from "../plan.ts"
+import { type PlanNode, relationSource } from "../plan.ts"
 import { treeSql } from "./expr.ts"
 
 export interface Target {
@@ -13,13 +13,7 @@ export interface Target {
 
 /** A stand-in plan node so root filters can be written against the mutated table. */
 const targetNode = (target: Target): PlanNode => ({
-  source: {
-    from: "",
-    name: target.relation.name,
-    columns: target.relation.columns,
-    computed: target.relation.computed,
-    relation: target.relation,
-  },
+  source: relationSource(target.relation, ""),
   alias: target.alias,
   key: target.relation.name,
   relationship: undefined,

@@ -7,7 +7,7 @@ import { bodySql, gucColumns, type ResultRow } from "../build/statement.ts"
 import { type Conflict, deleteSql, insertSql, type Target, updateSql } from "../build/write.ts"
 import { attempt, type Context } from "../context.ts"
 import type { LogicTree } from "../filters.ts"
-import { Aliases, ident, Params, qualified } from "../identifiers.ts"
+import { Aliases, ident, Params } from "../identifiers.ts"
 import {
   columnNotFound,
   invalidBody,
@@ -18,7 +18,7 @@ import {
   putLimit,
   putPkMismatch,
 } from "../PostgrestError.ts"
-import { plan } from "../plan.ts"
+import { plan, relationSource } from "../plan.ts"
 import { applied, exceedsMaxAffected } from "../prefer.ts"
 import type { QueryParams } from "../querystring.ts"
 import type { RestResponse } from "../RestRequest.ts"
@@ -101,25 +101,14 @@ const restriction = (ctx: Context, target: Target, query: QueryParams, params: P
   const range = query.ranges.get("")
   if (range === undefined || (range.limit === undefined && range.offset === undefined)) return undefined
   const relation = target.relation
-  const root = plan(
-    ctx.cache,
-    ctx.request.schema,
-    aliases,
-    {
-      from: qualified(relation.schema, relation.name),
-      name: relation.name,
-      columns: relation.columns,
-      relation,
-    },
-    {
-      ...query,
-      select: [],
-      filters: query.filters.filter((f) => f.path.length === 0),
-      logic: query.logic.filter((l) => l.path.length === 0),
-      order: query.order.filter((o) => o.path.length === 0),
-      ranges: new Map(),
-    },
-  )
+  const root = plan(ctx.cache, ctx.request.schema, aliases, relationSource(relation), {
+    ...query,
+    select: [],
+    filters: query.filters.filter((f) => f.path.length === 0),
+    logic: query.logic.filter((l) => l.path.length === 0),
+    order: query.order.filter((o) => o.path.length === 0),
+    ranges: new Map(),
+  })
   const built = buildNode(root, params, aliases, { offset: range.offset ?? 0, limit: range.limit }, undefined)
   const rows = selectSql({ ...built, select: [`${ident(root.alias)}.ctid`] })
   return `${ident(target.alias)}.ctid = ANY(ARRAY(${rows}))`
@@ -219,14 +208,7 @@ const prepare = (ctx: Context, relation: Relation, query: QueryParams, params: P
       ctx.cache,
       request.schema,
       aliases,
-      {
-        from: "pgrst_source",
-        name: relation.name,
-        columns: relation.columns,
-        computed: relation.computed,
-        relation,
-        retype: true,
-      },
+      { ...relationSource(relation, "pgrst_source"), retype: true },
       {
         ...query,
         filters: query.filters.filter((f) => f.path.length > 0),
