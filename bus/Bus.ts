@@ -129,6 +129,14 @@ export interface BusShape {
   readonly serve: (options: ServeOptions) => Effect.Effect<void, BusError, Scope.Scope>
   /** Appends an event to the bus's event stream. Only the outbox relay publishes. */
   readonly publish: (event: OutgoingEvent) => Effect.Effect<PublishAck, BusError>
+  /**
+   * Appends events in order, as `publish` of each in turn would, without waiting for each
+   * acknowledgement before sending the next. On failure the stream holds a prefix of them, in
+   * order and without a gap: publish again from the last one the stream has (`lastPublished`).
+   */
+  readonly publishAll: (
+    events: ReadonlyArray<OutgoingEvent>,
+  ) => Effect.Effect<ReadonlyArray<PublishAck>, BusError>
   /** The last event in the stream, so a relay that restarts knows what was already published. */
   readonly lastPublished: Effect.Effect<Option.Option<LastPublished>, BusError>
   /**

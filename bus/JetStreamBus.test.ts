@@ -185,6 +185,51 @@ describe("JetStreamBus", () => {
     })
   })
 
+  describe("a batch of events", () => {
+    const Noted = faults.event({
+      name: "Noted",
+      description: "A note was taken",
+      payload: Schema.Struct({ n: Schema.Int, text: Schema.String }),
+    })
+    const noted = (n: number, text = "") => ({
+      contract: Noted,
+      id: `noted-${n}`,
+      payload: { n, text },
+      logPosition: `0:${n}`,
+      meta,
+    })
+
+    it("is stored up to the first event the stream refuses, and not past it", async () => {
+      const events = await Effect.runPromise(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const bus = yield* JetStreamBus.make({ servers: nats.url, prefix: freshPrefix(), timeout: 3_000 })
+            // The third is over NATS's largest message: refused, while the fourth and fifth are
+            // already on their way.
+            const failed = yield* Effect.flip(
+              bus.publishAll([noted(1), noted(2), noted(3, "x".repeat(2 * 1024 * 1024)), noted(4), noted(5)]),
+            )
+            expect(failed._tag).toBe("BusUnavailable")
+            const seen: Array<number> = []
+            yield* bus.subscribe({ events: [Noted], startAt: "all" }, (d) =>
+              Effect.sync(() => void seen.push((d.payload as { n: number }).n)),
+            )
+            yield* Effect.sleep(500)
+            const last = yield* bus.lastPublished
+            // Published again from after the last one stored, as the relay does, the batch is whole.
+            yield* bus.publishAll([noted(3), noted(4), noted(5)])
+            yield* Effect.promise(() => waitFor(() => seen.length >= 5))
+            yield* Effect.sleep(200)
+            return { before: seen.slice(0, 2), last, seen }
+          }),
+        ),
+      )
+      expect(events.before).toEqual([1, 2])
+      expect(events.last).toMatchObject({ _tag: "Some", value: { logPosition: "0:2" } })
+      expect(events.seen).toEqual([1, 2, 3, 4, 5])
+    })
+  })
+
   describe("bus-level errors", () => {
     it("reports a publish no stream captures as BusUnavailable, and restores the stream", async () => {
       const prefix = freshPrefix()

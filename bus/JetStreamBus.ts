@@ -75,6 +75,7 @@ export const make = (options: JetStreamBusOptions): Effect.Effect<BusShape, BusU
           yield* Commands.serve(conn, names, streams, workload, settings, serveOptions, commands)
         }),
       publish: Events.publish(conn, names, streams, registry, settings),
+      publishAll: Events.publishAll(conn, names, streams, registry, settings),
       lastPublished: Events.lastPublished(conn, names, settings),
       subscribe: Events.subscribe(conn, names, streams, registry, settings),
       signal: (topic, data) =>

@@ -336,6 +336,9 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<BusShape> =>
         return { sequence, duplicate: false }
       })
 
+    // In memory a publish waits for nothing: one after another is already as fast as it gets.
+    const publishAll: BusShape["publishAll"] = (events) => Effect.forEach(events, publish)
+
     const lastPublished: BusShape["lastPublished"] = Effect.sync(() => {
       const last = log.at(-1)
       return last === undefined
@@ -455,6 +458,7 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<BusShape> =>
       send,
       serve,
       publish,
+      publishAll,
       lastPublished,
       subscribe,
       signal,

@@ -5,15 +5,15 @@ import { nanos } from "@nats-io/transport-node"
 import { Effect, Exit, Option, type Scope } from "effect"
 import * as Codec from "../../contracts/avro/Codec.ts"
 import type { Event } from "../../contracts/Contract.ts"
-import type { BusShape, Delivery, StartAt, SubscribeOptions } from "../Bus.ts"
-import { BusProtocolError, BusTimeout, BusUnavailable } from "../BusError.ts"
+import type { BusShape, Delivery, OutgoingEvent, PublishAck, StartAt, SubscribeOptions } from "../Bus.ts"
+import { type BusError, BusProtocolError, BusTimeout, BusUnavailable } from "../BusError.ts"
 import { eventFilter, retryDelay } from "../internal/subscription.ts"
 import type { Connection } from "./Connection.ts"
 import type { EventRegistry } from "./EventRegistry.ts"
-import { describe } from "./failures.ts"
+import { describe, isNoResponders } from "./failures.ts"
 import { Header, read, readMeta, withMeta } from "./Headers.ts"
 import { type Names, safeName } from "./Names.ts"
-import { publish as publishToStream } from "./publish.ts"
+import { type Publication, publish as publishToStream } from "./publish.ts"
 import { pull } from "./pull.ts"
 import { ensureConsumer, type Streams } from "./Streams.ts"
 
@@ -28,41 +28,97 @@ const batch = 64
 const unavailable = (doing: string) => (error: unknown) =>
   new BusUnavailable({ reason: `${doing}: ${describe(error)}` })
 
-export const publish =
-  (conn: Connection, names: Names, streams: Streams, registry: EventRegistry, settings: EventSettings) =>
-  (event: Parameters<BusShape["publish"]>[0]) => {
-    const { contract } = event
-    const afterMs = settings.defaultTimeout
-    return Effect.gen(function* () {
+/** The stream message an event becomes: its payload in Avro, what it is and where it is from in headers. */
+const publication = (names: Names, registry: EventRegistry, event: OutgoingEvent) =>
+  Effect.try({
+    try: (): Publication => {
+      const { contract } = event
       registry.add(contract)
-      const data = yield* Effect.try({
-        try: () => Codec.event(contract).current.encode(event.payload),
-        catch: (error) =>
-          new BusProtocolError({
-            subject: contract.subject,
-            reason: `payload does not fit: ${describe(error)}`,
-          }),
-      })
+      const data = Codec.event(contract).current.encode(event.payload)
       const headers = withMeta(event.meta)
       headers.set(Header.type, contract.type)
       headers.set(Header.version, String(contract.version))
       headers.set(Header.position, event.logPosition)
       headers.set(Header.eventId, event.id)
-      const ack = yield* publishToStream(conn, streams, {
+      return {
         stream: names.eventsStream,
         subject: names.subject(contract.subject),
         data,
         msgID: event.id,
         headers,
-      })
-      return { sequence: ack.seq, duplicate: ack.duplicate }
-    }).pipe(
+      }
+    },
+    catch: (error) =>
+      new BusProtocolError({
+        subject: event.contract.subject,
+        reason: `payload does not fit: ${describe(error)}`,
+      }),
+  })
+
+export const publish =
+  (conn: Connection, names: Names, streams: Streams, registry: EventRegistry, settings: EventSettings) =>
+  (event: OutgoingEvent) => {
+    const afterMs = settings.defaultTimeout
+    return publication(names, registry, event).pipe(
+      Effect.flatMap((message) => publishToStream(conn, streams, message)),
+      Effect.map((ack): PublishAck => ({ sequence: ack.seq, duplicate: ack.duplicate })),
       Effect.timeoutOrElse({
         duration: afterMs,
-        orElse: () => Effect.fail(new BusTimeout({ subject: contract.subject, afterMs })),
+        orElse: () => Effect.fail(new BusTimeout({ subject: event.contract.subject, afterMs })),
       }),
     )
   }
+
+/**
+ * Events in order without a round trip each: the first is published and acknowledged, then the
+ * rest leave together, each expecting the stream's last sequence to be the one before it. The
+ * relay is the stream's only publisher, so the expectation holds unless one of them was not
+ * stored: then every later one is refused too, and the stream holds a prefix of the events with
+ * no gap, as one-at-a-time publishing would leave it. The caller publishes the rest again.
+ */
+export const publishAll = (
+  conn: Connection,
+  names: Names,
+  streams: Streams,
+  registry: EventRegistry,
+  settings: EventSettings,
+) => {
+  const one = publish(conn, names, streams, registry, settings)
+  return (events: ReadonlyArray<OutgoingEvent>): Effect.Effect<ReadonlyArray<PublishAck>, BusError> =>
+    Effect.gen(function* () {
+      if (events.length === 0) return []
+      const rest = events.slice(1)
+      // Encoded first: an event that does not fit fails the batch before any of it is sent.
+      const messages = yield* Effect.forEach(rest, (event) => publication(names, registry, event))
+      const first = yield* one(events[0]!)
+      // Already in the stream: so may the next ones be, whose sequences are not known. Rare (a
+      // relay that resumes behind the stream), so simply one at a time.
+      if (first.duplicate) return [first, ...(yield* Effect.forEach(rest, one))]
+      yield* conn.ready
+      const timeout = settings.defaultTimeout
+      const acks = yield* Effect.tryPromise({
+        // Sent in this loop's order, on one connection: the stream receives them in it.
+        try: () =>
+          Promise.all(
+            messages.map(({ subject, data, msgID, headers }, i) =>
+              conn.js.publish(subject, data, {
+                msgID,
+                headers,
+                timeout,
+                expect: { lastSequence: first.sequence + i },
+              }),
+            ),
+          ),
+        catch: (error) => {
+          if (isNoResponders(error)) streams.repair(names.eventsStream)
+          return new BusUnavailable({
+            reason: `publishing ${events.length} events to ${names.eventsStream}: ${describe(error)}`,
+          })
+        },
+      })
+      return [first, ...acks.map((ack): PublishAck => ({ sequence: ack.seq, duplicate: ack.duplicate }))]
+    })
+}
 
 export const lastPublished = (
   conn: Connection,

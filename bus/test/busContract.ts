@@ -405,6 +405,50 @@ export const busContract = (name: string, makeBus: BusFactory) =>
           }),
         ))
 
+      const happened = (n: number) => ({
+        contract: Happened,
+        id: `event-Happened-${n}`,
+        payload: { n },
+        logPosition: `0:${n}`,
+        meta: meta(`pub-${n}`),
+      })
+
+      it("publishes a batch in order, as one publish after another would", () =>
+        run(
+          Effect.gen(function* () {
+            const bus = yield* makeBus()
+            const { seen, handle } = collector()
+            yield* bus.subscribe({ events: [Happened], startAt: "all" }, handle)
+            yield* publishHappened(bus, 1)
+            const acks = yield* bus.publishAll([2, 3, 4, 5, 6].map(happened))
+            expect(acks.map((a) => a.duplicate)).toEqual([false, false, false, false, false])
+            expect(acks.map((a) => a.sequence - acks[0]!.sequence)).toEqual([0, 1, 2, 3, 4])
+            expect(Option.getOrThrow(yield* bus.lastPublished)).toMatchObject({
+              sequence: acks[4]!.sequence,
+              logPosition: "0:6",
+            })
+            yield* waitUntil(() => seen.length === 6)
+            expect(numbers(seen)).toEqual([1, 2, 3, 4, 5, 6])
+            expect(yield* bus.publishAll([])).toEqual([])
+          }),
+        ))
+
+      it("drops the events of a batch the bus already has, and appends the rest once", () =>
+        run(
+          Effect.gen(function* () {
+            const bus = yield* makeBus()
+            const stored = yield* bus.publishAll([1, 2].map(happened))
+            const again = yield* bus.publishAll([1, 2, 3, 4].map(happened))
+            expect(again.slice(0, 2)).toEqual(stored.map((a) => ({ ...a, duplicate: true })))
+            expect(again.slice(2).map((a) => a.duplicate)).toEqual([false, false])
+            const { seen, handle } = collector()
+            yield* bus.subscribe({ events: [Happened], startAt: "all" }, handle)
+            yield* waitUntil(() => seen.length >= 4)
+            yield* Effect.sleep(200)
+            expect(numbers(seen)).toEqual([1, 2, 3, 4])
+          }),
+        ))
+
       it("starts an ephemeral subscriber after a given sequence", () =>
         run(
           Effect.gen(function* () {

@@ -186,16 +186,17 @@ export const run = (
         } else {
           emptyLooks = 0
           options.fault?.("after-read", events.length)
-          // One at a time, each acknowledged before the next: the bus's order is the log's order.
-          for (const event of events) {
-            yield* bus.publish({
+          // In the log's order, and all or a prefix of them: a relay that fails here starts again
+          // after the last event the bus has, so none is skipped or published twice.
+          yield* bus.publishAll(
+            events.map((event) => ({
               contract: event.contract,
               id: event.eventId,
               payload: event.payload,
               logPosition: logPositionOf(event),
               meta: event.meta,
-            })
-          }
+            })),
+          )
           options.fault?.("after-publish", events.length)
           cursor = cursorOf(events.at(-1)!)
           if (Date.now() - lastSave >= checkpointEveryMs) yield* saveCheckpoint
