@@ -4,13 +4,14 @@
 // same frames to the same clients. Deliveries per second and commit-to-client latency, at the
 // offered rate and then at higher ones until Reactor falls behind.
 import { spawn } from "node:child_process"
+import { cpus } from "node:os"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
 import pg from "pg"
 import { packageRoot } from "../platform/paths.ts"
 import { freePort } from "../platform/postgres/Embedded.ts"
 import { pace } from "./realtime/pace.ts"
-import { type Child, dist, type Row, startNode } from "./support.ts"
+import { type Child, coresBetween, cpuSeconds, dist, type Row, startNode } from "./support.ts"
 
 export const realtimeMigrations = join(packageRoot, "bench", "fixtures", "realtime")
 
@@ -34,7 +35,21 @@ interface Window {
   readonly delivered: number
   readonly p50: number
   readonly p99: number
+  /**
+   * Cores the machine was busy; of them, the subscribers' process, this one (the writer), and the
+   * rest: the server side (Reactor and its Postgres, or raw uWS). Stolen: by the hypervisor.
+   */
+  readonly cores: {
+    readonly busy: number
+    readonly clients: number
+    readonly writer: number
+    readonly server: number
+    readonly stolen: number
+  }
 }
+
+const coresText = ({ cores }: Window) =>
+  `machine ${cores.busy.toFixed(2)} of ${cpus().length} cores busy: server ${cores.server.toFixed(2)}, subscribers ${cores.clients.toFixed(2)}, writer ${cores.writer.toFixed(2)}, stolen ${cores.stolen.toFixed(2)}`
 
 /** The subscribers' process, driven by lines on its stdin. */
 const subscribers = async (
@@ -58,10 +73,27 @@ const subscribers = async (
   const ready = await next()
   const measure = async (seconds: number): Promise<Window> => {
     child.stdin!.write("mark\n")
+    const pids = [child.pid!, process.pid]
+    const before = cpuSeconds(pids)
+    const started = performance.now()
     await new Promise((r) => setTimeout(r, seconds * 1000))
+    const cores = coresBetween(before, cpuSeconds(pids), (performance.now() - started) / 1000)
     const report = next()
     child.stdin!.write("report\n")
-    return (await report) as unknown as Window
+    const { delivered, p50, p99 } = await report
+    const [clients = 0, writer = 0] = cores.processes
+    return {
+      delivered: delivered!,
+      p50: p50!,
+      p99: p99!,
+      cores: {
+        busy: cores.busy,
+        clients,
+        writer,
+        server: cores.busy - clients - writer,
+        stolen: cores.stolen,
+      },
+    }
   }
   return { ready, measure, stop: () => child.kill() }
 }
@@ -85,7 +117,7 @@ const ramp = async (
     const offered = rate * perChange
     results.push({ rate, offered, window })
     options.log(
-      `  ${label} at ${rate} changes/s: ${(window.delivered / options.seconds).toFixed(0)} of ${offered} deliveries/s, p50 ${window.p50} ms, p99 ${window.p99} ms`,
+      `  ${label} at ${rate} changes/s: ${(window.delivered / options.seconds).toFixed(0)} of ${offered} deliveries/s, p50 ${window.p50} ms, p99 ${window.p99} ms; ${coresText(window)}`,
     )
     return holds(options.seconds, results.at(-1)!)
   }
@@ -175,7 +207,7 @@ export const realtimeFanOut = async (options: RealtimeBenchOptions) => {
   const achieved = mine.window.delivered / options.seconds
   record({
     workload: `(rt c) realtime: ${options.subscribers} subscribers, ${options.teams} teams, ${options.rate} changes/s (${offered} authorized deliveries/s offered), ${options.topology}`,
-    result: `${achieved.toFixed(0)} deliveries/s, commit-to-client p50 ${mine.window.p50} ms, p99 ${mine.window.p99} ms (raw uWS: ${(theirs.window.delivered / options.seconds).toFixed(0)}/s, p99 ${theirs.window.p99} ms)`,
+    result: `${achieved.toFixed(0)} deliveries/s, commit-to-client p50 ${mine.window.p50} ms, p99 ${mine.window.p99} ms, ${coresText(mine.window)} (raw uWS: ${(theirs.window.delivered / options.seconds).toFixed(0)}/s, p99 ${theirs.window.p99} ms, ${coresText(theirs.window)})`,
     floor: "raw uWS publish",
     ratio: achieved / (theirs.window.delivered / options.seconds),
     target: "all offered, p99 < 100 ms",

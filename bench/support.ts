@@ -142,6 +142,45 @@ export const postgresPids = (clusterDir: string): Array<number> => {
   return postmaster === undefined ? [] : [postmaster, ...pids.filter((pid) => parent(pid) === postmaster)]
 }
 
+/**
+ * CPU time so far, in seconds: the machine's busy and stolen time over all cores (/proc/stat;
+ * "stolen" is time the hypervisor gave other guests while this one wanted to run), and each of
+ * `pids`' (/proc/<pid>/stat). Read twice around a window, it says how loaded the machine was.
+ */
+export const cpuSeconds = (pids: ReadonlyArray<number>) => {
+  const tick = 100 // USER_HZ on Linux
+  const [user, nice, system, , , irq, softirq, steal] = readFileSync("/proc/stat", "utf8")
+    .split("\n")[0]!
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number)
+  const own = (pid: number) => {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+      return (Number(fields[11]) + Number(fields[12])) / tick
+    } catch {
+      return 0
+    }
+  }
+  return {
+    busy: (user! + nice! + system! + irq! + softirq!) / tick,
+    stolen: (steal ?? 0) / tick,
+    processes: pids.map(own),
+  }
+}
+
+/** Cores in use, on average, between two readings `seconds` apart. */
+export const coresBetween = (
+  before: ReturnType<typeof cpuSeconds>,
+  after: ReturnType<typeof cpuSeconds>,
+  seconds: number,
+) => ({
+  busy: (after.busy - before.busy) / seconds,
+  stolen: (after.stolen - before.stolen) / seconds,
+  processes: after.processes.map((p, i) => (p - before.processes[i]!) / seconds),
+})
+
 export const machine = () => ({
   cpu: cpus()[0]?.model ?? "unknown",
   cores: cpus().length,
