@@ -133,9 +133,12 @@ export interface BusShape {
    * Appends events in order, as `publish` of each in turn would, without waiting for each
    * acknowledgement before sending the next. On failure the stream holds a prefix of them, in
    * order and without a gap: publish again from the last one the stream has (`lastPublished`).
+   * With `afterSequence` (the sequence of the last event the caller knows the stream holds) none
+   * is appended unless the stream still ends there: BusUnavailable when another got in first.
    */
   readonly publishAll: (
     events: ReadonlyArray<OutgoingEvent>,
+    options?: { readonly afterSequence?: number | undefined },
   ) => Effect.Effect<ReadonlyArray<PublishAck>, BusError>
   /** The last event in the stream, so a relay that restarts knows what was already published. */
   readonly lastPublished: Effect.Effect<Option.Option<LastPublished>, BusError>

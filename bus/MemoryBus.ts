@@ -337,7 +337,16 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<BusShape> =>
       })
 
     // In memory a publish waits for nothing: one after another is already as fast as it gets.
-    const publishAll: BusShape["publishAll"] = (events) => Effect.forEach(events, publish)
+    const publishAll: BusShape["publishAll"] = (events, options) =>
+      Effect.suspend(() =>
+        options?.afterSequence === undefined || options.afterSequence === lastSequence
+          ? Effect.forEach(events, publish)
+          : Effect.fail(
+              new BusUnavailable({
+                reason: `the event log ends at ${lastSequence}, not ${options.afterSequence}: another publisher got in first`,
+              }),
+            ),
+      )
 
     const lastPublished: BusShape["lastPublished"] = Effect.sync(() => {
       const last = log.at(-1)

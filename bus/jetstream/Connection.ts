@@ -42,6 +42,10 @@ const firstConnection = (options: ConnectionOptions) =>
             maxReconnectAttempts: -1,
             reconnectTimeWait,
             timeout: attemptTimeout,
+            // Otherwise every request builds an Error up front, in case it fails, to keep the
+            // caller's stack: a tenth of a relay's time at 1,000 events a second. Bus errors
+            // say what failed in their own words.
+            noAsyncTraces: true,
           }).then((nc) => {
             // Interrupted while connecting: nobody will close this connection but us.
             if (signal.aborted) void nc.close()

@@ -77,11 +77,12 @@ export const publish =
   }
 
 /**
- * Events in order without a round trip each: the first is published and acknowledged, then the
- * rest leave together, each expecting the stream's last sequence to be the one before it. The
- * relay is the stream's only publisher, so the expectation holds unless one of them was not
- * stored: then every later one is refused too, and the stream holds a prefix of the events with
- * no gap, as one-at-a-time publishing would leave it. The caller publishes the rest again.
+ * Events in order without a round trip each: they leave together, each expecting the stream's
+ * last sequence to be the one before it. The relay is the stream's only publisher, so the
+ * expectation holds unless one of them was not stored: then every later one is refused too, and
+ * the stream holds a prefix of the events with no gap, as one-at-a-time publishing would leave
+ * it. The caller publishes the rest again. Without `afterSequence` the first is published alone,
+ * and its acknowledgement gives the sequence the others follow.
  */
 export const publishAll = (
   conn: Connection,
@@ -91,39 +92,46 @@ export const publishAll = (
   settings: EventSettings,
 ) => {
   const one = publish(conn, names, streams, registry, settings)
-  return (events: ReadonlyArray<OutgoingEvent>): Effect.Effect<ReadonlyArray<PublishAck>, BusError> =>
+  const timeout = settings.defaultTimeout
+  const pipelined = (messages: ReadonlyArray<Publication>, after: number) =>
+    Effect.tryPromise({
+      // Sent in this loop's order, on one connection: the stream receives them in it.
+      try: () =>
+        Promise.all(
+          messages.map(({ subject, data, msgID, headers }, i) =>
+            conn.js.publish(subject, data, { msgID, headers, timeout, expect: { lastSequence: after + i } }),
+          ),
+        ),
+      catch: (error) => {
+        if (isNoResponders(error)) streams.repair(names.eventsStream)
+        return new BusUnavailable({
+          reason: `publishing ${messages.length} events to ${names.eventsStream}: ${describe(error)}`,
+        })
+      },
+    }).pipe(
+      Effect.map((acks) => acks.map((ack): PublishAck => ({ sequence: ack.seq, duplicate: ack.duplicate }))),
+    )
+
+  return (
+    events: ReadonlyArray<OutgoingEvent>,
+    options?: { readonly afterSequence?: number | undefined },
+  ): Effect.Effect<ReadonlyArray<PublishAck>, BusError> =>
     Effect.gen(function* () {
       if (events.length === 0) return []
-      const rest = events.slice(1)
       // Encoded first: an event that does not fit fails the batch before any of it is sent.
-      const messages = yield* Effect.forEach(rest, (event) => publication(names, registry, event))
+      const messages = yield* Effect.forEach(events, (event) => publication(names, registry, event))
+      const after = options?.afterSequence
+      if (after !== undefined) {
+        yield* conn.ready
+        return yield* pipelined(messages, after)
+      }
       const first = yield* one(events[0]!)
       // Already in the stream: so may the next ones be, whose sequences are not known. Rare (a
       // relay that resumes behind the stream), so simply one at a time.
-      if (first.duplicate) return [first, ...(yield* Effect.forEach(rest, one))]
+      if (first.duplicate) return [first, ...(yield* Effect.forEach(events.slice(1), one))]
+      if (events.length === 1) return [first]
       yield* conn.ready
-      const timeout = settings.defaultTimeout
-      const acks = yield* Effect.tryPromise({
-        // Sent in this loop's order, on one connection: the stream receives them in it.
-        try: () =>
-          Promise.all(
-            messages.map(({ subject, data, msgID, headers }, i) =>
-              conn.js.publish(subject, data, {
-                msgID,
-                headers,
-                timeout,
-                expect: { lastSequence: first.sequence + i },
-              }),
-            ),
-          ),
-        catch: (error) => {
-          if (isNoResponders(error)) streams.repair(names.eventsStream)
-          return new BusUnavailable({
-            reason: `publishing ${events.length} events to ${names.eventsStream}: ${describe(error)}`,
-          })
-        },
-      })
-      return [first, ...acks.map((ack): PublishAck => ({ sequence: ack.seq, duplicate: ack.duplicate }))]
+      return [first, ...(yield* pipelined(messages.slice(1), first.sequence))]
     })
 }
 

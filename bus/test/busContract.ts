@@ -449,6 +449,30 @@ export const busContract = (name: string, makeBus: BusFactory) =>
           }),
         ))
 
+      it("appends a batch after a given sequence only while the stream still ends there", () =>
+        run(
+          Effect.gen(function* () {
+            const bus = yield* makeBus()
+            const [first] = yield* bus.publishAll([happened(1)])
+            const next = yield* bus.publishAll([2, 3].map(happened), { afterSequence: first!.sequence })
+            expect(next.map((a) => a.sequence - first!.sequence)).toEqual([1, 2])
+            // A relay that fell behind (another appended since) is refused, and appends nothing.
+            const stale = yield* Effect.flip(
+              bus.publishAll([4, 5].map(happened), { afterSequence: first!.sequence }),
+            )
+            expect(stale._tag).toBe("BusUnavailable")
+            expect(Option.getOrThrow(yield* bus.lastPublished)).toMatchObject({
+              sequence: next[1]!.sequence,
+              logPosition: "0:3",
+            })
+            const { seen, handle } = collector()
+            yield* bus.subscribe({ events: [Happened], startAt: "all" }, handle)
+            yield* waitUntil(() => seen.length >= 3)
+            yield* Effect.sleep(200)
+            expect(numbers(seen)).toEqual([1, 2, 3])
+          }),
+        ))
+
       it("starts an ephemeral subscriber after a given sequence", () =>
         run(
           Effect.gen(function* () {

@@ -136,9 +136,13 @@ export const run = (
         })
 
       const checkpoint = yield* Checkpoints.load(postgres, checkpointName)
-      const published = Option.flatMap(yield* bus.lastPublished, (last) =>
+      const last = yield* bus.lastPublished
+      const published = Option.flatMap(last, (last) =>
         Option.fromNullishOr(LogCursor.parse(last.logPosition)),
       )
+      // Where the bus's stream ends, as far as this relay knows: each batch must follow on from
+      // it, so a relay that lost its lead (another took over) cannot append behind the new one.
+      let lastSequence = Option.match(last, { onNone: () => undefined, onSome: (l) => l.sequence })
       let cursor = Option.match(published, {
         onNone: () => checkpoint,
         onSome: (p) => LogCursor.max(p, checkpoint),
@@ -188,7 +192,7 @@ export const run = (
           options.fault?.("after-read", events.length)
           // In the log's order, and all or a prefix of them: a relay that fails here starts again
           // after the last event the bus has, so none is skipped or published twice.
-          yield* bus.publishAll(
+          const acks = yield* bus.publishAll(
             events.map((event) => ({
               contract: event.contract,
               id: event.eventId,
@@ -196,7 +200,10 @@ export const run = (
               logPosition: logPositionOf(event),
               meta: event.meta,
             })),
+            { afterSequence: lastSequence },
           )
+          // A duplicate says the stream had the event already, at a sequence that need not be its end.
+          lastSequence = acks.some((ack) => ack.duplicate) ? undefined : acks.at(-1)!.sequence
           options.fault?.("after-publish", events.length)
           cursor = cursorOf(events.at(-1)!)
           if (Date.now() - lastSave >= checkpointEveryMs) yield* saveCheckpoint
