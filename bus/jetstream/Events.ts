@@ -1,6 +1,6 @@
 // Events over JetStream: one EVENTS stream, fed by the outbox relay with the event id as the
 // message id. A durable subscriber is a durable consumer; any other an ordered consumer.
-import { AckPolicy, type Consumer, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
+import { AckPolicy, type Consumer, DeliverPolicy, type JsMsg, type PubAck } from "@nats-io/jetstream"
 import { nanos } from "@nats-io/transport-node"
 import { Effect, Exit, Option, type Scope } from "effect"
 import * as Codec from "../../contracts/avro/Codec.ts"
@@ -62,19 +62,32 @@ const publication = (names: Names, registry: EventRegistry, event: OutgoingEvent
       }),
   })
 
-export const publish =
-  (conn: Connection, names: Names, streams: Streams, registry: EventRegistry, settings: EventSettings) =>
-  (event: OutgoingEvent) => {
-    const afterMs = settings.defaultTimeout
-    return publication(names, registry, event).pipe(
-      Effect.flatMap((message) => publishToStream(conn, streams, message)),
-      Effect.map((ack): PublishAck => ({ sequence: ack.seq, duplicate: ack.duplicate })),
+const ackOf = (ack: PubAck): PublishAck => ({ sequence: ack.seq, duplicate: ack.duplicate })
+
+/** One encoded event, acknowledged or failed within the bus's timeout. */
+const publishEncoded = (conn: Connection, streams: Streams, settings: EventSettings) => {
+  const afterMs = settings.defaultTimeout
+  return (event: OutgoingEvent, message: Publication) =>
+    publishToStream(conn, streams, message).pipe(
+      Effect.map(ackOf),
       Effect.timeoutOrElse({
         duration: afterMs,
         orElse: () => Effect.fail(new BusTimeout({ subject: event.contract.subject, afterMs })),
       }),
     )
-  }
+}
+
+export const publish = (
+  conn: Connection,
+  names: Names,
+  streams: Streams,
+  registry: EventRegistry,
+  settings: EventSettings,
+) => {
+  const encoded = publishEncoded(conn, streams, settings)
+  return (event: OutgoingEvent) =>
+    Effect.flatMap(publication(names, registry, event), (message) => encoded(event, message))
+}
 
 /**
  * Events in order without a round trip each: they leave together, each expecting the stream's
@@ -91,7 +104,7 @@ export const publishAll = (
   registry: EventRegistry,
   settings: EventSettings,
 ) => {
-  const one = publish(conn, names, streams, registry, settings)
+  const encoded = publishEncoded(conn, streams, settings)
   const timeout = settings.defaultTimeout
   const pipelined = (messages: ReadonlyArray<Publication>, after: number) =>
     Effect.tryPromise({
@@ -109,7 +122,8 @@ export const publishAll = (
         })
       },
     }).pipe(
-      Effect.map((acks) => acks.map((ack): PublishAck => ({ sequence: ack.seq, duplicate: ack.duplicate }))),
+      Effect.map((acks) => acks.map(ackOf)),
+      (sending) => Effect.andThen(conn.ready, sending),
     )
 
   return (
@@ -121,16 +135,16 @@ export const publishAll = (
       // Encoded first: an event that does not fit fails the batch before any of it is sent.
       const messages = yield* Effect.forEach(events, (event) => publication(names, registry, event))
       const after = options?.afterSequence
-      if (after !== undefined) {
-        yield* conn.ready
-        return yield* pipelined(messages, after)
-      }
-      const first = yield* one(events[0]!)
+      if (after !== undefined) return yield* pipelined(messages, after)
+      const first = yield* encoded(events[0]!, messages[0]!)
       // Already in the stream: so may the next ones be, whose sequences are not known. Rare (a
       // relay that resumes behind the stream), so simply one at a time.
-      if (first.duplicate) return [first, ...(yield* Effect.forEach(events.slice(1), one))]
+      if (first.duplicate)
+        return [
+          first,
+          ...(yield* Effect.forEach(events.slice(1), (event, i) => encoded(event, messages[i + 1]!))),
+        ]
       if (events.length === 1) return [first]
-      yield* conn.ready
       return [first, ...(yield* pipelined(messages.slice(1), first.sequence))]
     })
 }

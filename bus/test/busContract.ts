@@ -60,14 +60,16 @@ const startScoped = (effect: Effect.Effect<unknown, unknown, Scope.Scope>) =>
     return Scope.close(scope, Exit.void)
   })
 
-const publishHappened = (bus: BusShape, n: number, kind: Event = Happened) =>
-  bus.publish({
-    contract: kind,
-    id: `event-${kind.name}-${n}`,
-    payload: { n },
-    logPosition: `0:${n}`,
-    meta: meta(`pub-${n}`),
-  })
+/** Event number `n` of `kind`, as the relay would publish it. */
+const happened = (n: number, kind: Event = Happened) => ({
+  contract: kind,
+  id: `event-${kind.name}-${n}`,
+  payload: { n },
+  logPosition: `0:${n}`,
+  meta: meta(`pub-${n}`),
+})
+
+const publishHappened = (bus: BusShape, n: number, kind: Event = Happened) => bus.publish(happened(n, kind))
 
 const waitUntil = (check: () => boolean, timeoutMs = 10_000) =>
   Effect.gen(function* () {
@@ -405,14 +407,6 @@ export const busContract = (name: string, makeBus: BusFactory) =>
           }),
         ))
 
-      const happened = (n: number) => ({
-        contract: Happened,
-        id: `event-Happened-${n}`,
-        payload: { n },
-        logPosition: `0:${n}`,
-        meta: meta(`pub-${n}`),
-      })
-
       it("publishes a batch in order, as one publish after another would", () =>
         run(
           Effect.gen(function* () {
@@ -420,7 +414,7 @@ export const busContract = (name: string, makeBus: BusFactory) =>
             const { seen, handle } = collector()
             yield* bus.subscribe({ events: [Happened], startAt: "all" }, handle)
             yield* publishHappened(bus, 1)
-            const acks = yield* bus.publishAll([2, 3, 4, 5, 6].map(happened))
+            const acks = yield* bus.publishAll([2, 3, 4, 5, 6].map((n) => happened(n)))
             expect(acks.map((a) => a.duplicate)).toEqual([false, false, false, false, false])
             expect(acks.map((a) => a.sequence - acks[0]!.sequence)).toEqual([0, 1, 2, 3, 4])
             expect(Option.getOrThrow(yield* bus.lastPublished)).toMatchObject({
@@ -437,8 +431,8 @@ export const busContract = (name: string, makeBus: BusFactory) =>
         run(
           Effect.gen(function* () {
             const bus = yield* makeBus()
-            const stored = yield* bus.publishAll([1, 2].map(happened))
-            const again = yield* bus.publishAll([1, 2, 3, 4].map(happened))
+            const stored = yield* bus.publishAll([1, 2].map((n) => happened(n)))
+            const again = yield* bus.publishAll([1, 2, 3, 4].map((n) => happened(n)))
             expect(again.slice(0, 2)).toEqual(stored.map((a) => ({ ...a, duplicate: true })))
             expect(again.slice(2).map((a) => a.duplicate)).toEqual([false, false])
             const { seen, handle } = collector()
@@ -454,11 +448,17 @@ export const busContract = (name: string, makeBus: BusFactory) =>
           Effect.gen(function* () {
             const bus = yield* makeBus()
             const [first] = yield* bus.publishAll([happened(1)])
-            const next = yield* bus.publishAll([2, 3].map(happened), { afterSequence: first!.sequence })
+            const next = yield* bus.publishAll(
+              [2, 3].map((n) => happened(n)),
+              { afterSequence: first!.sequence },
+            )
             expect(next.map((a) => a.sequence - first!.sequence)).toEqual([1, 2])
             // A relay that fell behind (another appended since) is refused, and appends nothing.
             const stale = yield* Effect.flip(
-              bus.publishAll([4, 5].map(happened), { afterSequence: first!.sequence }),
+              bus.publishAll(
+                [4, 5].map((n) => happened(n)),
+                { afterSequence: first!.sequence },
+              ),
             )
             expect(stale._tag).toBe("BusUnavailable")
             expect(Option.getOrThrow(yield* bus.lastPublished)).toMatchObject({

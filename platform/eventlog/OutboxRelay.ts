@@ -137,12 +137,10 @@ export const run = (
 
       const checkpoint = yield* Checkpoints.load(postgres, checkpointName)
       const last = yield* bus.lastPublished
-      const published = Option.flatMap(last, (last) =>
-        Option.fromNullishOr(LogCursor.parse(last.logPosition)),
-      )
+      const published = Option.flatMap(last, (l) => Option.fromNullishOr(LogCursor.parse(l.logPosition)))
       // Where the bus's stream ends, as far as this relay knows: each batch must follow on from
       // it, so a relay that lost its lead (another took over) cannot append behind the new one.
-      let lastSequence = Option.match(last, { onNone: () => undefined, onSome: (l) => l.sequence })
+      let lastSequence = Option.getOrUndefined(Option.map(last, (l) => l.sequence))
       let cursor = Option.match(published, {
         onNone: () => checkpoint,
         onSome: (p) => LogCursor.max(p, checkpoint),

@@ -101,8 +101,8 @@ class SettingsQuery extends Base {
     super(config.text)
     this.name = config.name === "" ? "" : batchName(config.name)
     this.values = config.values
-    const statement = settingsQuery(settings)
-    this.settings = { ...statement, name: batchName(statement.name) }
+    const { name, text, values } = settingsQuery(settings)
+    this.settings = { name: batchName(name), text, values }
   }
 
   /** pg sends a statement without parameters as a simple query, which cannot share a Sync. */
