@@ -1,4 +1,6 @@
+import { createHash } from "node:crypto"
 import { connect } from "node:net"
+import { Readable } from "node:stream"
 import { Context, Effect, Exit, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Bus, handler } from "../bus/Bus.ts"
@@ -6,6 +8,7 @@ import * as MemoryBus from "../bus/MemoryBus.ts"
 import { Echo } from "../contracts/system.ts"
 import { apiKey, makeVerifier } from "../platform/jwt/Jwt.ts"
 import { json } from "./http/HttpResponse.ts"
+import { readAheadHeld } from "./http/streamOut.ts"
 import { route } from "./Route.ts"
 import * as Server from "./Server.ts"
 
@@ -50,6 +53,37 @@ const slow = route({
     }),
 })
 
+/** `size` bytes in `chunk`-byte pieces, each byte a function of its position, so any misplaced one shows. */
+const patterned = (size: number, chunk: number) =>
+  Readable.from(
+    (function* () {
+      for (let at = 0; at < size; at += chunk) {
+        const piece = Buffer.allocUnsafe(Math.min(chunk, size - at))
+        for (let i = 0; i < piece.length; i++) piece[i] = ((at + i) * 7 + ((at + i) >>> 11)) & 0xff
+        yield piece
+      }
+    })(),
+    { objectMode: false },
+  )
+
+const md5 = async (body: AsyncIterable<Buffer>) => {
+  const hash = createHash("md5")
+  for await (const part of body) hash.update(part)
+  return hash.digest("hex")
+}
+
+const streamed = route({
+  method: "get",
+  path: "/plain/stream",
+  protocol: "plain",
+  apiKey: false,
+  body: "none",
+  handle: (request) => {
+    const size = Number(request.query.get("size"))
+    return Effect.succeed({ status: 200, stream: { body: patterned(size, 64 * 1024), length: size } })
+  },
+})
+
 beforeAll(async () => {
   anon = await Effect.runPromise(apiKey(secret, "anon", "test"))
   scope = Effect.runSync(Scope.make())
@@ -69,7 +103,7 @@ beforeAll(async () => {
   )
   server = await Effect.runPromise(
     Scope.provide(
-      Server.start([echo, slow], Context.make(Bus, bus), {
+      Server.start([echo, slow, streamed], Context.make(Bus, bus), {
         host: "127.0.0.1",
         port: 0,
         bodyLimit: 1024,
@@ -222,6 +256,73 @@ describe("the gateway", () => {
     release()
     expect((await first).status).toBe(200)
     expect((await second).status).toBe(200)
+  })
+
+  it("streams a body to a client that reads slowly, every byte in its place", async () => {
+    const size = 24 * 1024 * 1024 + 123
+    const expected = await md5(patterned(size, 1000))
+    // A raw socket read in bursts with pauses, so the gateway's writes keep meeting a full socket
+    // and chunks queue behind the one uWS could not take.
+    const received = await new Promise<{ head: string; digest: string; bytes: number }>((resolve, reject) => {
+      const socket = connect(server.port, "127.0.0.1", () =>
+        socket.write(`GET /plain/stream?size=${size} HTTP/1.1\r\nHost: x\r\n\r\n`),
+      )
+      const hash = createHash("md5")
+      let head = ""
+      let bytes = 0
+      let buffered = Buffer.alloc(0)
+      socket.on("data", (data: Buffer) => {
+        if (head === "") {
+          buffered = Buffer.concat([buffered, data])
+          const end = buffered.indexOf("\r\n\r\n")
+          if (end < 0) return
+          head = buffered.subarray(0, end).toString()
+          data = buffered.subarray(end + 4)
+        }
+        hash.update(data)
+        bytes += data.length
+        if (bytes >= size) {
+          socket.destroy()
+          resolve({ head, digest: hash.digest("hex"), bytes })
+        } else if (Math.random() < 0.05) {
+          socket.pause()
+          setTimeout(() => socket.resume(), 5)
+        }
+      })
+      socket.on("error", reject)
+    })
+    expect(received.head.toLowerCase()).toContain(`content-length: ${size}`)
+    expect(received.bytes).toBe(size)
+    expect(received.digest).toBe(expected)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(readAheadHeld()).toBe(0)
+  })
+
+  it("lets go of what it read ahead when a client leaves in the middle of a download", async () => {
+    const sockets = await Promise.all(
+      Array.from(
+        { length: 4 },
+        () =>
+          new Promise<ReturnType<typeof connect>>((resolve) => {
+            const socket = connect(server.port, "127.0.0.1", () => {
+              socket.write(`GET /plain/stream?size=${64 * 1024 * 1024} HTTP/1.1\r\nHost: x\r\n\r\n`)
+              // Reads a little and then nothing: the gateway fills its read-ahead and pauses.
+              socket.once("data", () => {
+                socket.pause()
+                resolve(socket)
+              })
+            })
+          }),
+      ),
+    )
+    await new Promise((r) => setTimeout(r, 300))
+    expect(readAheadHeld()).toBeGreaterThan(0)
+    expect(readAheadHeld()).toBeLessThanOrEqual(64 * 1024 * 1024 + 4 * 64 * 1024)
+    for (const socket of sockets) socket.destroy()
+    await new Promise((r) => setTimeout(r, 200))
+    expect(readAheadHeld()).toBe(0)
+    const ok = await post("/auth/v1/echo", JSON.stringify({ message: "after" }))
+    expect(ok.status).toBe(200)
   })
 
   it("drains on shutdown: finishes what is in flight, then stops listening", async () => {
