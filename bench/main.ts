@@ -62,8 +62,16 @@ const reactorEnv = (databaseUrl: string, extra: Record<string, string> = {}) => 
   ...extra,
 })
 
+/**
+ * BENCH_CPU_PROF=<dir>: every Reactor process writes a V8 CPU profile there when it stops (Node
+ * refuses --cpu-prof in NODE_OPTIONS). What uWS sends outside a JS call (its pub/sub drains) shows
+ * there as idle.
+ */
+const profileArgs = (dir = process.env["BENCH_CPU_PROF"]) =>
+  dir === undefined || dir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${dir}`]
+
 const startReactor = (role: string, env: Record<string, string>) =>
-  startNode([join(packageRoot, "bin", "reactor.js"), "start", "--role", role], {
+  startNode([...profileArgs(), join(packageRoot, "bin", "reactor.js"), "start", "--role", role], {
     env,
     ready:
       role === "gateway" || role === "all"
