@@ -67,11 +67,12 @@ const reactorEnv = (databaseUrl: string, extra: Record<string, string> = {}) => 
  * refuses --cpu-prof in NODE_OPTIONS). What uWS sends outside a JS call (its pub/sub drains) shows
  * there as idle.
  */
-const profileArgs = (dir = process.env["BENCH_CPU_PROF"]) =>
-  dir === undefined || dir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${dir}`]
+const profileDir = process.env["BENCH_CPU_PROF"]
+const profileArgs =
+  profileDir === undefined || profileDir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]
 
 const startReactor = (role: string, env: Record<string, string>) =>
-  startNode([...profileArgs(), join(packageRoot, "bin", "reactor.js"), "start", "--role", role], {
+  startNode([...profileArgs, join(packageRoot, "bin", "reactor.js"), "start", "--role", role], {
     env,
     ready:
       role === "gateway" || role === "all"
