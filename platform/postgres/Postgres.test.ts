@@ -77,6 +77,8 @@ describe("statements in transactions of their own (autocommit)", () => {
 
   it("recover when Postgres drops the connection", async () => {
     const tx = single.autocommit({ locals: [["app.who", "dave"]] })
+    // The first run of a shape takes the pool; the second, on the shared connection, is the one dropped.
+    await run(tx.query("select pg_backend_pid() as pid"))
     const pid = (await run(tx.query<{ pid: number }>("select pg_backend_pid() as pid"))).rows[0]!.pid
     await run(postgres.query("select pg_terminate_backend($1)", [pid]))
     // Statements written before the client hears of the drop fail; the ones after get a new connection.
@@ -87,6 +89,73 @@ describe("statements in transactions of their own (autocommit)", () => {
     }
     expect(Exit.isSuccess(again!)).toBe(true)
     if (Exit.isSuccess(again!)) expect(again.value.rows[0]!.pid).not.toBe(pid)
+  })
+})
+
+describe("autocommit statements, shared or not", () => {
+  const backend = { name: "backend-pid", text: "select pg_backend_pid() as pid" }
+  const pids = (count: number) =>
+    Promise.all(
+      Array.from({ length: count }, () =>
+        run(single.autocommit({ locals: [["app.who", "gina"]] }).query<{ pid: number }>(backend)),
+      ),
+    ).then((results) => new Set(results.map((r) => r.rows[0]!.pid)))
+
+  it("share one connection, once their shape has run quickly", async () => {
+    await pids(1)
+    // The pool has two connections: fifty at once on it would have used both.
+    expect((await pids(50)).size).toBe(1)
+  })
+
+  const sleeper = (name: string, seconds: number) => ({
+    name,
+    text: "select pg_sleep($1::float8) as slept, 1 as done",
+    values: [seconds],
+  })
+  /** How long `count` quick reads take while `slow` runs, and that `slow` was still running then. */
+  const quickWhile = async (slow: Promise<unknown>) => {
+    let slowDone = false
+    void slow.then(() => {
+      slowDone = true
+    })
+    const start = performance.now()
+    await pids(20)
+    return { ms: performance.now() - start, slowDone }
+  }
+
+  it("run on a connection of their own the first time their shape is seen", async () => {
+    await pids(1)
+    const reader = single.autocommit({})
+    const slow = run(reader.query(sleeper("first-sleep", 1)))
+    const quick = await quickWhile(slow)
+    expect(quick.slowDone).toBe(false)
+    expect(quick.ms).toBeLessThan(500)
+    // Learned slow: the next one takes the pool too.
+    const again = run(reader.query(sleeper("first-sleep", 1)))
+    expect((await quickWhile(again)).ms).toBeLessThan(500)
+    await Promise.all([slow, again])
+  })
+
+  it("are not written behind one that has been running long", async () => {
+    await pids(1)
+    const reader = single.autocommit({})
+    await run(reader.query(sleeper("sometimes-slow", 0)))
+    await run(reader.query(sleeper("sometimes-slow", 0)))
+    // Quick last time, so on the shared connection; this time it takes a second.
+    const slow = run(reader.query(sleeper("sometimes-slow", 1)))
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const quick = await quickWhile(slow)
+    expect(quick.slowDone).toBe(false)
+    expect(quick.ms).toBeLessThan(500)
+    await slow
+  })
+
+  it("that fail on a connection of their own leave the pool usable", async () => {
+    const reader = single.autocommit({})
+    const divide = { name: "divide-once", text: "select 10 / $1::int as q" }
+    expect((await failure(reader.query({ ...divide, values: [0] }))).code).toBe("22012")
+    expect((await run(reader.query({ ...divide, values: [5] }))).rows).toEqual([{ q: 2 }])
+    expect((await run(single.query("select 1 as one"))).rows).toEqual([{ one: 1 }])
   })
 })
 

@@ -54,8 +54,9 @@ export interface PostgresShape extends Tx {
   /**
    * Statements that each run in a transaction of their own, after `options`' settings, in one round
    * trip (see SettingsQuery), on a few connections that carry many callers' statements at once.
-   * For reads that need one statement, or several that need not see one snapshot; a statement that
-   * takes long delays those written behind it on its connection, so keep long work elsewhere.
+   * For reads that need one statement, or several that need not see one snapshot. A statement
+   * whose shape is new or was last slow runs on a pooled connection instead, so it holds up no one
+   * (SharedConnections).
    */
   readonly autocommit: (options: AutocommitOptions) => Tx
   /**
@@ -214,7 +215,9 @@ export const make = (
       (pool) => Effect.promise(() => pool.end()),
     )
     const shared = yield* Effect.acquireRelease(
-      Effect.sync(() => SharedConnections.make(config, sharedConnections)),
+      Effect.sync(() =>
+        SharedConnections.make(config, { count: sharedConnections, checkout: () => pool.connect() }),
+      ),
       (shared) => Effect.promise(() => shared.end()),
     )
 

@@ -2,6 +2,13 @@
 // transactions by themselves (SettingsQuery). No checkout: a statement goes to the connection with
 // the fewest statements in flight and is written at once, so many travel to Postgres in one write
 // and their answers come back in one read. A connection that fails is replaced on next use.
+//
+// Postgres answers a connection's statements in the order they came, so a slow one holds up every
+// statement written behind it: one 3-second report would hold up every read sent to its
+// connection for those seconds. So a statement runs on a connection of its own (`exclusive`, a
+// pool checkout) the first time its shape is seen and whenever that shape last took longer than
+// `slowMs`; and no statement is written to a connection whose oldest statement has been running
+// longer than that.
 import pg from "pg"
 import { querySettled, type Settings } from "./SettingsQuery.ts"
 
@@ -13,9 +20,25 @@ export interface SharedConnections {
   readonly end: () => Promise<void>
 }
 
+export interface SharedOptions {
+  readonly count: number
+  /** A connection no one else writes to until it is released: the pool's. */
+  readonly checkout: () => Promise<pg.PoolClient>
+  /**
+   * Milliseconds a statement may take and still share a connection (default 25): above it, it
+   * delays enough requests behind it to be worth a connection of its own. Times are measured in
+   * this process, so a busy event loop makes statements look slower: they then take the pool, and
+   * come back once one runs fast again.
+   */
+  readonly slowMs?: number
+}
+
 interface Lane {
   client: Promise<pg.Client> | undefined
-  inFlight: number
+  /** When each statement in flight was written, oldest first: Postgres answers in that order. */
+  readonly sent: Array<number>
+  /** When the lane last finished a statement: the one after it started running then at the latest. */
+  lastDone: number
   corked: boolean
 }
 
@@ -36,13 +59,29 @@ const coalesce = (lane: Lane, client: pg.Client) => {
   })
 }
 
-export const make = (config: pg.ClientConfig, count: number): SharedConnections => {
-  const lanes: Array<Lane> = Array.from({ length: Math.max(1, count) }, () => ({
+/** Shapes remembered, at most; a client inventing shapes cannot grow the map without bound. */
+const maxShapes = 10_000
+
+export const make = (config: pg.ClientConfig, options: SharedOptions): SharedConnections => {
+  const slowMs = options.slowMs ?? 25
+  const lanes: Array<Lane> = Array.from({ length: Math.max(1, options.count) }, () => ({
     client: undefined,
-    inFlight: 0,
+    sent: [],
+    lastDone: 0,
     corked: false,
   }))
+  /** Shapes (statement names, else texts) whose last run was quick enough to share a connection. */
+  const quick = new Set<string>()
   let ended = false
+
+  const remember = (shape: string, ms: number) => {
+    if (ms <= slowMs) {
+      if (quick.size >= maxShapes) quick.clear()
+      quick.add(shape)
+    } else {
+      quick.delete(shape)
+    }
+  }
 
   const connect = (lane: Lane) => {
     const client = new pg.Client({ ...config, pipeline: true } as pg.ClientConfig)
@@ -63,19 +102,76 @@ export const make = (config: pg.ClientConfig, count: number): SharedConnections 
     return connecting
   }
 
-  const query = async <R extends pg.QueryResultRow>(statement: pg.QueryConfig, settings: Settings) => {
-    if (ended) throw new Error("the shared Postgres connections are closed")
-    let lane = lanes[0]!
-    for (const candidate of lanes) if (candidate.inFlight < lane.inFlight) lane = candidate
-    lane.inFlight++
+  /** The lane with the fewest statements in flight, of those not held up by a slow one. */
+  const pick = (now: number): Lane | undefined => {
+    let best: Lane | undefined
+    for (const lane of lanes) {
+      const oldest = lane.sent[0]
+      if (oldest !== undefined && now - Math.max(oldest, lane.lastDone) > slowMs) continue
+      if (best === undefined || lane.sent.length < best.sent.length) best = lane
+    }
+    return best
+  }
+
+  const run = <R extends pg.QueryResultRow>(
+    client: pg.ClientBase,
+    statement: pg.QueryConfig,
+    settings: Settings,
+  ) =>
+    settings.length === 0
+      ? client.query<R>(statement)
+      : querySettled<R>(client, { ...statement, name: statement.name ?? "" }, settings)
+
+  /** Timed from the checkout, so a wait for the pool does not make the statement look slow. */
+  const exclusive = async <R extends pg.QueryResultRow>(
+    shape: string,
+    statement: pg.QueryConfig,
+    settings: Settings,
+  ) => {
+    const client = await options.checkout()
+    const start = performance.now()
+    try {
+      const result = await run<R>(client, statement, settings)
+      client.release()
+      return result
+    } catch (error) {
+      // Postgres refused the statement: the connection is fine. Anything else leaves it in doubt.
+      client.release(error instanceof pg.DatabaseError ? undefined : true)
+      throw error
+    } finally {
+      remember(shape, performance.now() - start)
+    }
+  }
+
+  const onLane = async <R extends pg.QueryResultRow>(
+    lane: Lane,
+    shape: string,
+    statement: pg.QueryConfig,
+    settings: Settings,
+    now: number,
+  ) => {
+    lane.sent.push(now)
     try {
       const client = await (lane.client ?? connect(lane))
       coalesce(lane, client)
-      if (settings.length === 0) return await client.query<R>(statement)
-      return await querySettled<R>(client, { ...statement, name: statement.name ?? "" }, settings)
+      return await run<R>(client, statement, settings)
     } finally {
-      lane.inFlight--
+      const done = performance.now()
+      const sent = lane.sent.shift() ?? now
+      // Its own time: from when the statement before it finished, if it was still running then.
+      remember(shape, done - Math.max(sent, lane.lastDone))
+      lane.lastDone = done
     }
+  }
+
+  const query = async <R extends pg.QueryResultRow>(statement: pg.QueryConfig, settings: Settings) => {
+    if (ended) throw new Error("the shared Postgres connections are closed")
+    const shape = statement.name ?? statement.text
+    const now = performance.now()
+    const lane = quick.has(shape) ? pick(now) : undefined
+    return lane === undefined
+      ? exclusive<R>(shape, statement, settings)
+      : onLane<R>(lane, shape, statement, settings, now)
   }
 
   const end = async () => {
