@@ -19,7 +19,7 @@ import {
   BlobTooLarge,
   type ByteRange,
 } from "./BlobStore.ts"
-import { makeDirs, orMissing, syncDir, syncFile } from "./Durable.ts"
+import { makeDirs, orMissing, syncDir } from "./Durable.ts"
 import { meterFor, OverLimit } from "./Meter.ts"
 
 const storeError = (what: string, cause: unknown) =>
@@ -59,23 +59,36 @@ export const make = (root: string): BlobStoreShape => {
     signal: AbortSignal,
   ) => {
     const meter = meterFor(body, limit, size)
-    await mkdir(tmp, { recursive: true })
     const temp = join(tmp, `${randomUUID()}.part`)
+    // Made before the pipeline starts, so the `finally` below never runs ahead of its creation.
+    const handle = await open(temp, "wx").catch(async (error) => {
+      if ((error as { code?: unknown }).code !== "ENOENT") throw error
+      await mkdir(tmp, { recursive: true })
+      return open(temp, "wx")
+    })
+    let placed = false
     try {
-      // Made before the pipeline starts, so the `finally` below never runs ahead of its creation.
-      const handle = await open(temp, "wx")
       // Several MiB may wait for the disk, so writes leave as large writev calls while more arrives.
-      await pipeline(body, meter, handle.createWriteStream({ highWaterMark: 4 * 1024 * 1024 }), { signal })
-      const file = await syncFile(temp)
+      // `flush` fsyncs before the stream closes the handle: each file operation is a trip through
+      // libuv's thread pool, which on a small upload costs more than its bytes.
+      await pipeline(body, meter, handle.createWriteStream({ highWaterMark: 4 * 1024 * 1024, flush: true }), {
+        signal,
+      })
+      const file = await lstat(temp, { bigint: true })
       signal.throwIfAborted()
       const path = pathOf(key)
-      await makeDirs(dirname(path))
-      await rename(temp, path)
+      // Most puts land in a directory that exists: make it only when the rename says it is missing.
+      await rename(temp, path).catch(async (error) => {
+        if ((error as { code?: unknown }).code !== "ENOENT") throw error
+        await makeDirs(dirname(path))
+        await rename(temp, path)
+      })
+      placed = true
       await syncDir(dirname(path))
       // A rename keeps the inode, size and mtime: these are the stats of the file in place.
       return infoOf(key, file)
     } finally {
-      await rm(temp, { force: true }).catch(() => undefined)
+      if (!placed) await rm(temp, { force: true }).catch(() => undefined)
     }
   }
 

@@ -1,19 +1,7 @@
 // fsync for files and directories: a rename is only durable once the directory holding the new
 // name is synced, and so is a directory that mkdir just made.
-import type { BigIntStats } from "node:fs"
 import { mkdir, open } from "node:fs/promises"
 import { dirname } from "node:path"
-
-/** Flushes the file's bytes and answers its stats as they are now. */
-export const syncFile = async (path: string): Promise<BigIntStats> => {
-  const handle = await open(path, "r+")
-  try {
-    await handle.sync()
-    return await handle.stat({ bigint: true })
-  } finally {
-    await handle.close()
-  }
-}
 
 export const syncDir = async (path: string): Promise<void> => {
   const handle = await open(path, "r")
