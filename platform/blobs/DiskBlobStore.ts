@@ -46,6 +46,17 @@ const infoOf = (key: string, file: BigIntStats): BlobInfo => ({
   modified: file.mtime,
 })
 
+/**
+ * Runs `step`, and when it fails for a missing directory, makes it and runs `step` again: most
+ * puts find their directories there, and checking first would cost each one more file operation.
+ */
+const makingDirs = <A>(step: () => Promise<A>, make: () => Promise<unknown>): Promise<A> =>
+  step().catch(async (error) => {
+    if ((error as { code?: unknown } | null)?.code !== "ENOENT") throw error
+    await make()
+    return step()
+  })
+
 export const make = (root: string): BlobStoreShape => {
   const blobs = join(root, "blobs")
   const tmp = join(root, "tmp")
@@ -60,12 +71,11 @@ export const make = (root: string): BlobStoreShape => {
   ) => {
     const meter = meterFor(body, limit, size)
     const temp = join(tmp, `${randomUUID()}.part`)
-    // Made before the pipeline starts, so the `finally` below never runs ahead of its creation.
-    const handle = await open(temp, "wx").catch(async (error) => {
-      if ((error as { code?: unknown }).code !== "ENOENT") throw error
-      await mkdir(tmp, { recursive: true })
-      return open(temp, "wx")
-    })
+    // Opened before the `try`: a put that could not create its temporary file has none to remove.
+    const handle = await makingDirs(
+      () => open(temp, "wx"),
+      () => mkdir(tmp, { recursive: true }),
+    )
     let placed = false
     try {
       // Several MiB may wait for the disk, so writes leave as large writev calls while more arrives.
@@ -77,12 +87,10 @@ export const make = (root: string): BlobStoreShape => {
       const file = await lstat(temp, { bigint: true })
       signal.throwIfAborted()
       const path = pathOf(key)
-      // Most puts land in a directory that exists: make it only when the rename says it is missing.
-      await rename(temp, path).catch(async (error) => {
-        if ((error as { code?: unknown }).code !== "ENOENT") throw error
-        await makeDirs(dirname(path))
-        await rename(temp, path)
-      })
+      await makingDirs(
+        () => rename(temp, path),
+        () => makeDirs(dirname(path)),
+      )
       placed = true
       await syncDir(dirname(path))
       // A rename keeps the inode, size and mtime: these are the stats of the file in place.

@@ -153,7 +153,10 @@ describe("autocommit statements, shared or not", () => {
   it("that fail on a connection of their own leave the pool usable", async () => {
     const reader = single.autocommit({})
     const divide = { name: "divide-once", text: "select 10 / $1::int as q" }
-    expect((await failure(reader.query({ ...divide, values: [0] }))).code).toBe("22012")
+    // More failures than the pool has connections: each must have given its connection back.
+    for (let i = 0; i < 3; i++) {
+      expect((await failure(reader.query({ ...divide, values: [0] }))).code).toBe("22012")
+    }
     expect((await run(reader.query({ ...divide, values: [5] }))).rows).toEqual([{ q: 2 }])
     expect((await run(single.query("select 1 as one"))).rows).toEqual([{ one: 1 }])
   })

@@ -24,13 +24,6 @@ export interface SharedOptions {
   readonly count: number
   /** A connection no one else writes to until it is released: the pool's. */
   readonly checkout: () => Promise<pg.PoolClient>
-  /**
-   * Milliseconds a statement may take and still share a connection (default 25): above it, it
-   * delays enough requests behind it to be worth a connection of its own. Times are measured in
-   * this process, so a busy event loop makes statements look slower: they then take the pool, and
-   * come back once one runs fast again.
-   */
-  readonly slowMs?: number
 }
 
 interface Lane {
@@ -59,11 +52,18 @@ const coalesce = (lane: Lane, client: pg.Client) => {
   })
 }
 
+/**
+ * Milliseconds a statement may take and still share a connection: above it, it delays enough
+ * requests behind it to be worth a connection of its own. Times are measured in this process, so a
+ * busy event loop makes statements look slower: they then take the pool, and come back once one
+ * runs fast again.
+ */
+const slowMs = 25
+
 /** Shapes remembered, at most; a client inventing shapes cannot grow the map without bound. */
 const maxShapes = 10_000
 
 export const make = (config: pg.ClientConfig, options: SharedOptions): SharedConnections => {
-  const slowMs = options.slowMs ?? 25
   const lanes: Array<Lane> = Array.from({ length: Math.max(1, options.count) }, () => ({
     client: undefined,
     sent: [],
