@@ -16,23 +16,22 @@ const restError = (status: number, code: string, message: string, details: strin
   new Data.RestError({ status, code, message, details, hint: null })
 
 /** The caller's claims: the bearer token's, else the apikey's (already checked by the server). */
-const caller = (request: HttpRequest) =>
-  Effect.gen(function* () {
-    // The server's verifier, and its cache: the apikey checked at the door is not checked again.
-    const { verify } = yield* AuthGateway
-    const token = callerToken(request)
-    const claims = yield* verify(token).pipe(
-      Effect.mapError((e) =>
-        /expired/i.test(e.reason)
-          ? restError(401, "PGRST303", "JWT expired")
-          : restError(401, "PGRST301", `JWT could not be verified: ${e.reason}`),
-      ),
-    )
-    if (!isApiRole(claims.role)) {
-      return yield* restError(401, "PGRST301", `role "${claims.role}" may not use the Data API`)
-    }
-    return claims
-  })
+const caller = Effect.fnUntraced(function* (request: HttpRequest) {
+  // The server's verifier, and its cache: the apikey checked at the door is not checked again.
+  const { verify } = yield* AuthGateway
+  const token = callerToken(request)
+  const claims = yield* verify(token).pipe(
+    Effect.mapError((e) =>
+      /expired/i.test(e.reason)
+        ? restError(401, "PGRST303", "JWT expired")
+        : restError(401, "PGRST301", `JWT could not be verified: ${e.reason}`),
+    ),
+  )
+  if (!isApiRole(claims.role)) {
+    return yield* restError(401, "PGRST301", `role "${claims.role}" may not use the Data API`)
+  }
+  return claims
+})
 
 /** Accept-Profile (reads) or Content-Profile (writes) against the exposed schemas: PGRST106. */
 const schemaOf = (request: HttpRequest, schemas: ReadonlyArray<string>) => {
@@ -76,30 +75,29 @@ const restRoute = (
     protocol: "postgrest",
     apiKey: true,
     body: method === "get" || method === "head" || method === "del" ? "none" : "raw",
-    handle: (request) =>
-      Effect.gen(function* () {
-        const bus = yield* Bus
-        const gateway = yield* DataGateway
-        const claims = yield* caller(request)
-        const schema = yield* schemaOf(request, gateway.schemas)
-        const payload: Data.RestRequest = {
-          role: claims.role,
-          claims: claimsText(claims),
-          method: request.method as Data.RestRequest["method"],
-          schema,
-          target: { kind, name: yield* nameOf(request) },
-          query: queryOf(request),
-          prefer: request.headers.get("prefer") ?? null,
-          accept: request.headers.get("accept") ?? null,
-          range: request.headers.get("range") ?? null,
-          body: request.body.length === 0 ? null : request.body.toString("utf8"),
-        }
-        const reply =
-          request.method === "GET" || request.method === "HEAD"
-            ? yield* bus.request(Data.Read, payload, { meta: request.meta, timeout })
-            : yield* bus.send(Data.Write, payload, commandOptions(request, timeout))
-        return answer(reply)
-      }),
+    handle: Effect.fnUntraced(function* (request) {
+      const bus = yield* Bus
+      const gateway = yield* DataGateway
+      const claims = yield* caller(request)
+      const schema = yield* schemaOf(request, gateway.schemas)
+      const payload: Data.RestRequest = {
+        role: claims.role,
+        claims: claimsText(claims),
+        method: request.method as Data.RestRequest["method"],
+        schema,
+        target: { kind, name: yield* nameOf(request) },
+        query: queryOf(request),
+        prefer: request.headers.get("prefer") ?? null,
+        accept: request.headers.get("accept") ?? null,
+        range: request.headers.get("range") ?? null,
+        body: request.body.length === 0 ? null : request.body.toString("utf8"),
+      }
+      const reply =
+        request.method === "GET" || request.method === "HEAD"
+          ? yield* bus.request(Data.Read, payload, { meta: request.meta, timeout })
+          : yield* bus.send(Data.Write, payload, commandOptions(request, timeout))
+      return answer(reply)
+    }),
   })
 
 const methods: ReadonlyArray<Method> = ["get", "head", "post", "patch", "put", "del"]

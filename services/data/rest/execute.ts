@@ -71,49 +71,48 @@ const currentRole = (tx: Tx) =>
  * Runs `request` in `tx`, a transaction the caller opened with the role and JWT claims set. A
  * failure means the caller must roll back (a write whose result breaks `Accept` fails too).
  */
-export const execute = (
+export const execute = Effect.fnUntraced(function* (
   tx: Tx,
   cache: SchemaCache,
   request: RestRequest,
   options: ExecuteOptions = {},
-): Effect.Effect<RestResponse, PostgrestError> =>
-  Effect.gen(function* () {
-    const media = negotiate(request.accept)
-    if (Array.isArray(media)) return yield* Effect.fail(unacceptableMedia(media))
-    const prefs = parsePrefer(request.prefer)
-    if (prefs.handling === "strict" && prefs.invalid.length > 0) {
-      return yield* Effect.fail(invalidPreferences(prefs.invalid))
+): Effect.fn.Return<RestResponse, PostgrestError> {
+  const media = negotiate(request.accept)
+  if (Array.isArray(media)) return yield* Effect.fail(unacceptableMedia(media))
+  const prefs = parsePrefer(request.prefer)
+  if (prefs.handling === "strict" && prefs.invalid.length > 0) {
+    return yield* Effect.fail(invalidPreferences(prefs.invalid))
+  }
+  const role = options.role ?? (yield* currentRole(tx))
+  const ctx: Context = {
+    cache,
+    request,
+    prefs,
+    media: media as Exclude<typeof media, ReadonlyArray<string>>,
+    keepResult: options.keepResult === true,
+    run: (text, values) =>
+      tx.query({ text, values, name: statementName(text) }).pipe(
+        Effect.map((r) => r.rows as never),
+        Effect.mapError((e) => fromPgError(e, role)),
+      ),
+  }
+  const { target, schema } = request
+  if (target.kind === "rpc") {
+    if (request.method !== "GET" && request.method !== "HEAD" && request.method !== "POST") {
+      return yield* Effect.fail(invalidRpcMethod(request.method))
     }
-    const role = options.role ?? (yield* currentRole(tx))
-    const ctx: Context = {
-      cache,
-      request,
-      prefs,
-      media: media as Exclude<typeof media, ReadonlyArray<string>>,
-      keepResult: options.keepResult === true,
-      run: (text, values) =>
-        tx.query({ text, values, name: statementName(text) }).pipe(
-          Effect.map((r) => r.rows as never),
-          Effect.mapError((e) => fromPgError(e, role)),
-        ),
-    }
-    const { target, schema } = request
-    if (target.kind === "rpc") {
-      if (request.method !== "GET" && request.method !== "HEAD" && request.method !== "POST") {
-        return yield* Effect.fail(invalidRpcMethod(request.method))
-      }
-      const query = yield* attempt(() => parseQuery(request.query, request.method !== "POST"))
-      return yield* rpc(ctx, target.name, query)
-    }
-    const relation = findRelation(cache, schema, target.name)
-    if (relation === undefined) {
-      const names = cache.relations.filter((r) => r.schema === schema).map((r) => r.name)
-      return yield* Effect.fail(tableNotFound(schema, target.name, closest(target.name, names)))
-    }
-    const query = yield* attempt(() => parseQuery(request.query, false))
-    if (isRead(request)) {
-      const source = relationSource(relation)
-      return yield* readRows(ctx, () => source, query, "rows")
-    }
-    return yield* write(ctx, relation, query)
-  })
+    const query = yield* attempt(() => parseQuery(request.query, request.method !== "POST"))
+    return yield* rpc(ctx, target.name, query)
+  }
+  const relation = findRelation(cache, schema, target.name)
+  if (relation === undefined) {
+    const names = cache.relations.filter((r) => r.schema === schema).map((r) => r.name)
+    return yield* Effect.fail(tableNotFound(schema, target.name, closest(target.name, names)))
+  }
+  const query = yield* attempt(() => parseQuery(request.query, false))
+  if (isRead(request)) {
+    const source = relationSource(relation)
+    return yield* readRows(ctx, () => source, query, "rows")
+  }
+  return yield* write(ctx, relation, query)
+})

@@ -61,65 +61,63 @@ const sourceOf = (cache: SchemaCache, call: Call, from: string): Source => {
 }
 
 /** Scalar and void results: no columns to select or filter, only paging of a set. */
-const scalar = (ctx: Context, call: Call, query: QueryParams, args: Arguments) =>
-  Effect.gen(function* () {
-    const { request, prefs, media } = ctx
-    const params = new Params()
-    const returns = call.routine.returns
-    const range = yield* attempt(() => topRange(request.range, query.ranges.get("")))
-    const { args: argsFrom, call: callExpr } = callSql(call, args.text, params)
-    const paging = [
-      range.limit === undefined ? "" : ` LIMIT ${params.add(String(range.limit))}`,
-      range.offset === 0 ? "" : ` OFFSET ${params.add(String(range.offset))}`,
-    ].join("")
-    const source = `SELECT ${callExpr} AS pgrst_scalar${argsFrom === "" ? "" : ` FROM ${argsFrom}`}${paging}`
-    const isVoid = returns.kind === "void"
-    const shape = returns.set ? "setof-scalar" : "scalar"
-    const body = isVoid || request.method === "HEAD" ? "''" : bodySql(media, shape)
-    const counted = prefs.count === "exact" || prefs.count === "estimated"
-    const total = counted && returns.set ? "pg_catalog.count(*)" : "NULL"
-    const rows = yield* ctx.run<ResultRow>(readStatement(source, body, total), params.values)
-    const row = rows[0]!
-    const pageTotal = toNumber(row.page_total) ?? 0
-    if (isVoid) return yield* respond(row, { status: 204, headers: {}, body: "" })
-    if (media.shape === "object" && returns.set && pageTotal !== 1) {
-      return yield* Effect.fail(notSingular(pageTotal))
-    }
-    if (exceedsMaxAffected(prefs, pageTotal)) return yield* Effect.fail(maxAffected(pageTotal))
-    const totalCount = toNumber(row.total)
-    const status = rangeStatus(range.offset, pageTotal, totalCount)
-    if (status === 416) return yield* Effect.fail(outOfRange(range.offset, totalCount ?? 0))
-    const headers: Record<string, string> = {
-      "content-type": media.contentType,
-      "content-range": contentRange(range.offset, range.offset + pageTotal - 1, totalCount),
-    }
-    const preference = applied(prefs, {})
-    if (preference !== undefined) headers["preference-applied"] = preference
-    return yield* respond(row, { status, headers, body: request.method === "HEAD" ? "" : (row.body ?? "") })
-  })
+const scalar = Effect.fnUntraced(function* (ctx: Context, call: Call, query: QueryParams, args: Arguments) {
+  const { request, prefs, media } = ctx
+  const params = new Params()
+  const returns = call.routine.returns
+  const range = yield* attempt(() => topRange(request.range, query.ranges.get("")))
+  const { args: argsFrom, call: callExpr } = callSql(call, args.text, params)
+  const paging = [
+    range.limit === undefined ? "" : ` LIMIT ${params.add(String(range.limit))}`,
+    range.offset === 0 ? "" : ` OFFSET ${params.add(String(range.offset))}`,
+  ].join("")
+  const source = `SELECT ${callExpr} AS pgrst_scalar${argsFrom === "" ? "" : ` FROM ${argsFrom}`}${paging}`
+  const isVoid = returns.kind === "void"
+  const shape = returns.set ? "setof-scalar" : "scalar"
+  const body = isVoid || request.method === "HEAD" ? "''" : bodySql(media, shape)
+  const counted = prefs.count === "exact" || prefs.count === "estimated"
+  const total = counted && returns.set ? "pg_catalog.count(*)" : "NULL"
+  const rows = yield* ctx.run<ResultRow>(readStatement(source, body, total), params.values)
+  const row = rows[0]!
+  const pageTotal = toNumber(row.page_total) ?? 0
+  if (isVoid) return yield* respond(row, { status: 204, headers: {}, body: "" })
+  if (media.shape === "object" && returns.set && pageTotal !== 1) {
+    return yield* Effect.fail(notSingular(pageTotal))
+  }
+  if (exceedsMaxAffected(prefs, pageTotal)) return yield* Effect.fail(maxAffected(pageTotal))
+  const totalCount = toNumber(row.total)
+  const status = rangeStatus(range.offset, pageTotal, totalCount)
+  if (status === 416) return yield* Effect.fail(outOfRange(range.offset, totalCount ?? 0))
+  const headers: Record<string, string> = {
+    "content-type": media.contentType,
+    "content-range": contentRange(range.offset, range.offset + pageTotal - 1, totalCount),
+  }
+  const preference = applied(prefs, {})
+  if (preference !== undefined) headers["preference-applied"] = preference
+  return yield* respond(row, { status, headers, body: request.method === "HEAD" ? "" : (row.body ?? "") })
+})
 
-export const rpc = (
+export const rpc = Effect.fnUntraced(function* (
   ctx: Context,
   name: string,
   query: QueryParams,
-): Effect.Effect<RestResponse, PostgrestError> =>
-  Effect.gen(function* () {
-    const { request, prefs, cache } = ctx
-    const isPost = request.method === "POST"
-    const args = yield* attempt(() => (isPost ? postArguments(request.body) : getArguments(query.args)))
-    const call = yield* attempt(() =>
-      chooseRoutine(findRoutines(cache, request.schema, name), request.schema, name, args.keys, isPost),
-    )
-    const returns = call.routine.returns
-    if (prefs.handling === "strict" && prefs.maxAffected !== undefined && !returns.set) {
-      return yield* Effect.fail(maxAffectedRpc())
-    }
-    if (returns.kind !== "composite") return yield* scalar(ctx, call, query, args)
-    // The call is the FROM item the read plan selects, filters, orders and pages.
-    const source = (params: Params) => {
-      const parts = callSql(call, args.text, params)
-      const lateral = parts.args === "" ? "" : `${parts.args}, LATERAL `
-      return sourceOf(cache, call, `(SELECT pgrst_call.* FROM ${lateral}${parts.call} AS pgrst_call)`)
-    }
-    return yield* readRows(ctx, source, query, returns.set ? "rows" : "single", true)
-  })
+): Effect.fn.Return<RestResponse, PostgrestError> {
+  const { request, prefs, cache } = ctx
+  const isPost = request.method === "POST"
+  const args = yield* attempt(() => (isPost ? postArguments(request.body) : getArguments(query.args)))
+  const call = yield* attempt(() =>
+    chooseRoutine(findRoutines(cache, request.schema, name), request.schema, name, args.keys, isPost),
+  )
+  const returns = call.routine.returns
+  if (prefs.handling === "strict" && prefs.maxAffected !== undefined && !returns.set) {
+    return yield* Effect.fail(maxAffectedRpc())
+  }
+  if (returns.kind !== "composite") return yield* scalar(ctx, call, query, args)
+  // The call is the FROM item the read plan selects, filters, orders and pages.
+  const source = (params: Params) => {
+    const parts = callSql(call, args.text, params)
+    const lateral = parts.args === "" ? "" : `${parts.args}, LATERAL `
+    return sourceOf(cache, call, `(SELECT pgrst_call.* FROM ${lateral}${parts.call} AS pgrst_call)`)
+  }
+  return yield* readRows(ctx, source, query, returns.set ? "rows" : "single", true)
+})

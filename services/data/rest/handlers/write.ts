@@ -244,55 +244,53 @@ const locationOf = (table: string, pk: ReadonlyArray<string>, values: ReadonlyAr
     })
     .join("&")}`
 
-export const write = (
+export const write = Effect.fnUntraced(function* (
   ctx: Context,
   relation: Relation,
   query: QueryParams,
-): Effect.Effect<RestResponse, PostgrestError> =>
-  Effect.gen(function* () {
-    const { request, prefs, media } = ctx
-    const params = new Params()
-    const prepared = yield* attempt(() => prepare(ctx, relation, query, params))
-    const rows = yield* ctx.run<ResultRow>(prepared.text, params.values)
-    const row = rows[0]!
-    const pageTotal = toNumber(row.page_total) ?? 0
-    const method = request.method
-    if (media.shape === "object" && pageTotal !== 1) return yield* Effect.fail(notSingular(pageTotal))
-    if (method === "PUT" && pageTotal !== 1) return yield* Effect.fail(putPkMismatch())
-    if ((method === "PATCH" || method === "DELETE") && exceedsMaxAffected(prefs, pageTotal)) {
-      return yield* Effect.fail(maxAffected(pageTotal))
-    }
-    const total = prefs.count === "exact" || prefs.count === "estimated" ? pageTotal : undefined
-    const representation = prefs.return === "representation"
-    const inserted = toNumber(row.inserted)
-    const headers: Record<string, string> = {}
-    let status: number
-    switch (method) {
-      case "POST":
-        status =
-          prepared.upsert && prefs.resolution === "merge-duplicates" && (inserted ?? 1) <= 0 ? 200 : 201
-        if (row.location !== null && row.location !== undefined) {
-          headers["location"] = locationOf(relation.name, prepared.pk, row.location)
-        }
-        headers["content-range"] = contentRange(1, 0, total)
-        break
-      case "PUT":
-        status = representation ? ((inserted ?? 0) > 0 ? 201 : 200) : 204
-        break
-      case "PATCH":
-        status = representation ? 200 : 204
-        headers["content-range"] = contentRange(0, pageTotal - 1, total)
-        break
-      default:
-        status = representation ? 200 : 204
-        headers["content-range"] = contentRange(1, 0, total)
-    }
-    if (representation) headers["content-type"] = media.contentType
-    const preference = applied(prefs, {
-      resolution: prepared.resolutionApplied,
-      missing: method === "POST" || method === "PATCH",
-      return: true,
-    })
-    if (preference !== undefined) headers["preference-applied"] = preference
-    return yield* respond(row, { status, headers, body: representation ? (row.body ?? "") : "" })
+): Effect.fn.Return<RestResponse, PostgrestError> {
+  const { request, prefs, media } = ctx
+  const params = new Params()
+  const prepared = yield* attempt(() => prepare(ctx, relation, query, params))
+  const rows = yield* ctx.run<ResultRow>(prepared.text, params.values)
+  const row = rows[0]!
+  const pageTotal = toNumber(row.page_total) ?? 0
+  const method = request.method
+  if (media.shape === "object" && pageTotal !== 1) return yield* Effect.fail(notSingular(pageTotal))
+  if (method === "PUT" && pageTotal !== 1) return yield* Effect.fail(putPkMismatch())
+  if ((method === "PATCH" || method === "DELETE") && exceedsMaxAffected(prefs, pageTotal)) {
+    return yield* Effect.fail(maxAffected(pageTotal))
+  }
+  const total = prefs.count === "exact" || prefs.count === "estimated" ? pageTotal : undefined
+  const representation = prefs.return === "representation"
+  const inserted = toNumber(row.inserted)
+  const headers: Record<string, string> = {}
+  let status: number
+  switch (method) {
+    case "POST":
+      status = prepared.upsert && prefs.resolution === "merge-duplicates" && (inserted ?? 1) <= 0 ? 200 : 201
+      if (row.location !== null && row.location !== undefined) {
+        headers["location"] = locationOf(relation.name, prepared.pk, row.location)
+      }
+      headers["content-range"] = contentRange(1, 0, total)
+      break
+    case "PUT":
+      status = representation ? ((inserted ?? 0) > 0 ? 201 : 200) : 204
+      break
+    case "PATCH":
+      status = representation ? 200 : 204
+      headers["content-range"] = contentRange(0, pageTotal - 1, total)
+      break
+    default:
+      status = representation ? 200 : 204
+      headers["content-range"] = contentRange(1, 0, total)
+  }
+  if (representation) headers["content-type"] = media.contentType
+  const preference = applied(prefs, {
+    resolution: prepared.resolutionApplied,
+    missing: method === "POST" || method === "PATCH",
+    return: true,
   })
+  if (preference !== undefined) headers["preference-applied"] = preference
+  return yield* respond(row, { status, headers, body: representation ? (row.body ?? "") : "" })
+})
