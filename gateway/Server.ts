@@ -123,311 +123,308 @@ const readHeaders = (req: import("@trufflesuite/uws-js-unofficial").HttpRequest)
 }
 const noParameters: ReadonlyArray<string> = []
 
-export const start = <R>(
+export const start = Effect.fnUntraced(function* <R>(
   routes: ReadonlyArray<Route<R>>,
   context: Context.Context<R>,
   options: ServerOptions,
-): Effect.Effect<Server, NativeUwsUnavailable | ListenFailed, Scope.Scope> =>
-  Effect.gen(function* () {
-    const uws: Uws = yield* Effect.try({
-      try: () => loadUws(options.allowSlowUws),
-      catch: (e) => e as NativeUwsUnavailable,
-    })
-    const app = uws.App()
-    const runFork = Effect.runForkWith(context)
-    let inflight = 0
-    let draining = false
-    const anyOrigin = options.corsOrigins.includes("*")
+): Effect.fn.Return<Server, NativeUwsUnavailable | ListenFailed, Scope.Scope> {
+  const uws: Uws = yield* Effect.try({
+    try: () => loadUws(options.allowSlowUws),
+    catch: (e) => e as NativeUwsUnavailable,
+  })
+  const app = uws.App()
+  const runFork = Effect.runForkWith(context)
+  let inflight = 0
+  let draining = false
+  const anyOrigin = options.corsOrigins.includes("*")
 
-    const anyOriginHeaders: ReadonlyArray<readonly [string, string]> = [
-      ["access-control-allow-origin", "*"],
-      ["access-control-expose-headers", exposeHeaders],
-    ]
-    const corsHeaders = (origin: string | undefined): ReadonlyArray<readonly [string, string]> =>
-      anyOrigin
-        ? anyOriginHeaders
-        : origin !== undefined && options.corsOrigins.includes(origin)
-          ? [
-              ["access-control-allow-origin", origin],
-              ["vary", "Origin"],
-              ["access-control-expose-headers", exposeHeaders],
-            ]
-          : [["vary", "Origin"]]
+  const anyOriginHeaders: ReadonlyArray<readonly [string, string]> = [
+    ["access-control-allow-origin", "*"],
+    ["access-control-expose-headers", exposeHeaders],
+  ]
+  const corsHeaders = (origin: string | undefined): ReadonlyArray<readonly [string, string]> =>
+    anyOrigin
+      ? anyOriginHeaders
+      : origin !== undefined && options.corsOrigins.includes(origin)
+        ? [
+            ["access-control-allow-origin", origin],
+            ["vary", "Origin"],
+            ["access-control-expose-headers", exposeHeaders],
+          ]
+        : [["vary", "Origin"]]
 
-    const writeHead = (
+  const writeHead = (
+    res: import("@trufflesuite/uws-js-unofficial").HttpResponse,
+    response: HttpResponse,
+    requestId: string,
+    origin: string | undefined,
+  ) => {
+    // uWS answers 200 OK unless told otherwise.
+    if (response.status !== 200) res.writeStatus(statusLine(response.status))
+    const headers = response.headers
+    if (headers !== undefined) for (const name in headers) res.writeHeader(name, headers[name]!)
+    // Browsers send Origin on every cross-origin request; without it CORS headers are noise.
+    if (origin !== undefined) for (const [name, value] of corsHeaders(origin)) res.writeHeader(name, value)
+    res.writeHeader("x-request-id", requestId)
+  }
+
+  const write = (
+    res: import("@trufflesuite/uws-js-unofficial").HttpResponse,
+    response: HttpResponse,
+    requestId: string,
+    origin: string | undefined,
+    close = false,
+    abort?: AbortHook,
+  ) => {
+    if (response.stream !== undefined && response.stream.length > 0) {
+      return streamOut(res, response.stream, () => writeHead(res, response, requestId, origin), abort)
+    }
+    const send = () => {
+      writeHead(res, response, requestId, origin)
+      if (response.status === 204 || response.status === 304) res.endWithoutBody(0, draining || close)
+      else if (response.body === undefined && response.length !== undefined)
+        res.endWithoutBody(response.length, draining || close)
+      else res.end(response.body ?? "", draining || close)
+    }
+    response.stream?.body.destroy()
+    // Inside uWS's own handler the socket is corked already; an answer that comes later is
+    // corked here, so its status, headers and body leave in one write.
+    if (dispatching) send()
+    else res.cork(send)
+  }
+
+  // True while uWS runs a request handler: answers given then need no cork of their own.
+  let dispatching = false
+
+  const handler = (route: Route<R> | undefined, fallback?: RenderableError) => {
+    const handle = answer(route, fallback)
+    return (
       res: import("@trufflesuite/uws-js-unofficial").HttpResponse,
-      response: HttpResponse,
-      requestId: string,
-      origin: string | undefined,
+      req: import("@trufflesuite/uws-js-unofficial").HttpRequest,
     ) => {
-      // uWS answers 200 OK unless told otherwise.
-      if (response.status !== 200) res.writeStatus(statusLine(response.status))
-      const headers = response.headers
-      if (headers !== undefined) for (const name in headers) res.writeHeader(name, headers[name]!)
-      // Browsers send Origin on every cross-origin request; without it CORS headers are noise.
-      if (origin !== undefined) for (const [name, value] of corsHeaders(origin)) res.writeHeader(name, value)
-      res.writeHeader("x-request-id", requestId)
+      dispatching = true
+      try {
+        handle(res, req)
+      } finally {
+        dispatching = false
+      }
     }
+  }
 
-    const write = (
+  const answer = (route: Route<R> | undefined, fallback?: RenderableError) => {
+    const parameters = route === undefined ? 0 : parameterCount(route.path)
+    return (
       res: import("@trufflesuite/uws-js-unofficial").HttpResponse,
-      response: HttpResponse,
-      requestId: string,
-      origin: string | undefined,
-      close = false,
-      abort?: AbortHook,
+      req: import("@trufflesuite/uws-js-unofficial").HttpRequest,
     ) => {
-      if (response.stream !== undefined && response.stream.length > 0) {
-        return streamOut(res, response.stream, () => writeHead(res, response, requestId, origin), abort)
-      }
-      const send = () => {
-        writeHead(res, response, requestId, origin)
-        if (response.status === 204 || response.status === 304) res.endWithoutBody(0, draining || close)
-        else if (response.body === undefined && response.length !== undefined)
-          res.endWithoutBody(response.length, draining || close)
-        else res.end(response.body ?? "", draining || close)
-      }
-      response.stream?.body.destroy()
-      // Inside uWS's own handler the socket is corked already; an answer that comes later is
-      // corked here, so its status, headers and body leave in one write.
-      if (dispatching) send()
-      else res.cork(send)
-    }
+      // uWS frees `req` when this function returns: copy everything now.
+      const path = req.getUrl()
+      const method = methodNames.get(req.getMethod()) ?? req.getMethod().toUpperCase()
+      const rawQuery = req.getQuery() ?? ""
+      const headers = readHeaders(req)
+      const params =
+        route === undefined
+          ? []
+          : parameters === 0
+            ? noParameters
+            : Array.from({ length: parameters }, (_, i) => req.getParameter(i))
+      const forwarded = options.trustProxy ? headers.get("x-forwarded-for")?.split(",")[0]?.trim() : undefined
+      // Read on first use (rate limits, the admin gate): `res` stays valid until answered.
+      const clientIp = () =>
+        forwarded || (aborted ? "" : formatAddress(new Uint8Array(res.getRemoteAddress())))
+      const requestId = requestIdOf(headers.get("x-request-id"))
 
-    // True while uWS runs a request handler: answers given then need no cork of their own.
-    let dispatching = false
+      const origin = headers.get("origin")
+      const protocol = route?.protocol ?? protocolOf(path)
 
-    const handler = (route: Route<R> | undefined, fallback?: RenderableError) => {
-      const handle = answer(route, fallback)
-      return (
-        res: import("@trufflesuite/uws-js-unofficial").HttpResponse,
-        req: import("@trufflesuite/uws-js-unofficial").HttpRequest,
-      ) => {
-        dispatching = true
-        try {
-          handle(res, req)
-        } finally {
-          dispatching = false
-        }
-      }
-    }
-
-    const answer = (route: Route<R> | undefined, fallback?: RenderableError) => {
-      const parameters = route === undefined ? 0 : parameterCount(route.path)
-      return (
-        res: import("@trufflesuite/uws-js-unofficial").HttpResponse,
-        req: import("@trufflesuite/uws-js-unofficial").HttpRequest,
-      ) => {
-        // uWS frees `req` when this function returns: copy everything now.
-        const path = req.getUrl()
-        const method = methodNames.get(req.getMethod()) ?? req.getMethod().toUpperCase()
-        const rawQuery = req.getQuery() ?? ""
-        const headers = readHeaders(req)
-        const params =
-          route === undefined
-            ? []
-            : parameters === 0
-              ? noParameters
-              : Array.from({ length: parameters }, (_, i) => req.getParameter(i))
-        const forwarded = options.trustProxy
-          ? headers.get("x-forwarded-for")?.split(",")[0]?.trim()
-          : undefined
-        // Read on first use (rate limits, the admin gate): `res` stays valid until answered.
-        const clientIp = () =>
-          forwarded || (aborted ? "" : formatAddress(new Uint8Array(res.getRemoteAddress())))
-        const requestId = requestIdOf(headers.get("x-request-id"))
-
-        const origin = headers.get("origin")
-        const protocol = route?.protocol ?? protocolOf(path)
-
-        let aborted = false
-        let fiber: Fiber.Fiber<HttpResponse, RenderableError> | undefined
-        let upload: UploadBody | undefined
-        const abort: AbortHook = { on: undefined }
-        res.onAborted(() => {
-          aborted = true
-          upload?.abort()
-          abort.on?.()
-          if (fiber !== undefined) Effect.runFork(Fiber.interrupt(fiber))
-        })
-
-        const meta = new RequestMeta(requestId, headers.get("traceparent"))
-        const bare = new IncomingRequest(
-          method,
-          path,
-          rawQuery,
-          headers,
-          params,
-          clientIp,
-          noBody,
-          undefined,
-          meta,
-        )
-        const request = (body: Buffer, parsed: unknown): HttpRequest =>
-          upload !== undefined
-            ? bare.withStream(upload.stream)
-            : body === noBody && parsed === undefined
-              ? bare
-              : bare.withBody(body, parsed)
-        const reply = (response: HttpResponse, close = false) => {
-          if (aborted) {
-            response.stream?.body.destroy()
-            return
-          }
-          // Answered before the whole upload was read (a refusal): closing drops what is left.
-          const unread = upload?.settle() ?? false
-          write(res, response, requestId, origin, close || unread, abort)
-        }
-        /** Answers with `error` in the protocol's shape. */
-        const fail = (error: RenderableError, body: Buffer = noBody, close = false) =>
-          reply(render(protocol, error, request(body, undefined)), close)
-
-        if (route === undefined) return fail(fallback ?? new RouteNotFound())
-        if (draining || inflight >= options.maxInflight) return fail(new ServerBusy())
-
-        const run = (body: Buffer) => {
-          // Checks that need no Effect run synchronously; only the route itself is a fiber.
-          let parsed: unknown
-          if (route.body === "json") {
-            const text = body.toString("utf8")
-            if (text.trim() === "" && route.emptyBody === true) parsed = {}
-            else {
-              try {
-                parsed = JSON.parse(text)
-              } catch (error) {
-                return fail(
-                  new BadJson({ reason: text.trim() === "" ? "EOF" : (error as Error).message }),
-                  body,
-                )
-              }
-            }
-          }
-          const handled = route.handle(request(body, parsed))
-          let program = handled
-          if (route.apiKey) {
-            const key =
-              headers.get("apikey") || (rawQuery === "" ? null : new QueryParams(rawQuery).get("apikey"))
-            if (!key) return fail(new MissingApiKey(), body)
-            program = Effect.flatMap(
-              Effect.mapError(options.verifyApiKey(key), () => new InvalidApiKey()),
-              (claims) =>
-                claims.role === "anon" || claims.role === "service_role"
-                  ? handled
-                  : Effect.fail(new InvalidApiKey()),
-            )
-          }
-          inflight++
-          const running = runFork(program)
-          fiber = running
-          running.addObserver((exit) => {
-            inflight--
-            if (Exit.isSuccess(exit)) return reply(exit.value)
-            const failure = Cause.findErrorOption(exit.cause)
-            if (failure._tag === "Some") return fail(failure.value, body)
-            if (Cause.hasInterruptsOnly(exit.cause)) return
-            Effect.runFork(
-              renderDefect(protocol, Cause.squash(exit.cause), request(body, undefined)),
-            ).addObserver((rendered) => Exit.isSuccess(rendered) && reply(rendered.value))
-          })
-        }
-
-        if (route.body === "none") return run(noBody)
-        if (route.body === "stream") {
-          upload = new UploadBody(res)
-          return run(noBody)
-        }
-        const declared = Number(headers.get("content-length") ?? "0")
-        const tooLarge = () => fail(new BodyTooLarge({ limit: options.bodyLimit }), noBody, true)
-        if (declared > options.bodyLimit) return tooLarge()
-        const chunks: Array<Buffer> = []
-        let size = 0
-        res.onData((chunk, isLast) => {
-          if (aborted || size > options.bodyLimit) return
-          size += chunk.byteLength
-          if (size > options.bodyLimit) return tooLarge()
-          // The chunk's memory belongs to uWS after this callback: copy it.
-          chunks.push(Buffer.from(new Uint8Array(chunk)))
-          if (isLast) run(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size))
-        })
-      }
-    }
-
-    app.options("/*", (res, req) => {
-      const origin = req.getHeader("origin") || undefined
-      const requestId = requestIdOf(req.getHeader("x-request-id") || undefined)
-      write(
-        res,
-        {
-          status: 204,
-          headers: {
-            "access-control-allow-methods": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
-            "access-control-allow-headers": allowHeaders,
-            "access-control-max-age": "86400",
-          },
-        },
-        requestId,
-        origin,
-      )
-    })
-
-    app.get("/health", (res) => write(res, json(200, { status: "ok" }), newRequestId(), undefined))
-    app.get("/ready", (res) => {
       let aborted = false
+      let fiber: Fiber.Fiber<HttpResponse, RenderableError> | undefined
+      let upload: UploadBody | undefined
+      const abort: AbortHook = { on: undefined }
       res.onAborted(() => {
         aborted = true
+        upload?.abort()
+        abort.on?.()
+        if (fiber !== undefined) Effect.runFork(Fiber.interrupt(fiber))
       })
-      Effect.runFork(options.ready).addObserver((exit) => {
-        if (aborted) return
-        const report = Exit.isSuccess(exit) ? exit.value : { ready: false, checks: { process: "failed" } }
-        write(res, json(report.ready ? 200 : 503, report), newRequestId(), undefined)
-      })
-    })
 
-    const detach = options.attach?.(app)
-    for (const route of routes) app[route.method](route.path, handler(route))
-    // A known path asked with another method is a 405; anything else is a 404.
-    for (const path of new Set(routes.map((r) => r.path)))
-      app.any(path, handler(undefined, new MethodNotAllowed()))
-    app.any("/*", handler(undefined))
-
-    const listenSocket = yield* Effect.callback<unknown, ListenFailed>((resume) => {
-      app.listen(options.host, options.port, (socket) =>
-        resume(
-          socket
-            ? Effect.succeed(socket)
-            : Effect.fail(new ListenFailed({ message: `cannot listen on ${options.host}:${options.port}` })),
-        ),
+      const meta = new RequestMeta(requestId, headers.get("traceparent"))
+      const bare = new IncomingRequest(
+        method,
+        path,
+        rawQuery,
+        headers,
+        params,
+        clientIp,
+        noBody,
+        undefined,
+        meta,
       )
-    })
-    const port = uws.us_socket_local_port(listenSocket as never)
-    let closed = false
-    let listening = true
-    // Closing a listen socket twice frees it twice and crashes the process.
-    const stopListening = () => {
-      if (!listening) return
-      listening = false
-      uws.us_listen_socket_close(listenSocket as never)
+      const request = (body: Buffer, parsed: unknown): HttpRequest =>
+        upload !== undefined
+          ? bare.withStream(upload.stream)
+          : body === noBody && parsed === undefined
+            ? bare
+            : bare.withBody(body, parsed)
+      const reply = (response: HttpResponse, close = false) => {
+        if (aborted) {
+          response.stream?.body.destroy()
+          return
+        }
+        // Answered before the whole upload was read (a refusal): closing drops what is left.
+        const unread = upload?.settle() ?? false
+        write(res, response, requestId, origin, close || unread, abort)
+      }
+      /** Answers with `error` in the protocol's shape. */
+      const fail = (error: RenderableError, body: Buffer = noBody, close = false) =>
+        reply(render(protocol, error, request(body, undefined)), close)
+
+      if (route === undefined) return fail(fallback ?? new RouteNotFound())
+      if (draining || inflight >= options.maxInflight) return fail(new ServerBusy())
+
+      const run = (body: Buffer) => {
+        // Checks that need no Effect run synchronously; only the route itself is a fiber.
+        let parsed: unknown
+        if (route.body === "json") {
+          const text = body.toString("utf8")
+          if (text.trim() === "" && route.emptyBody === true) parsed = {}
+          else {
+            try {
+              parsed = JSON.parse(text)
+            } catch (error) {
+              return fail(
+                new BadJson({ reason: text.trim() === "" ? "EOF" : (error as Error).message }),
+                body,
+              )
+            }
+          }
+        }
+        const handled = route.handle(request(body, parsed))
+        let program = handled
+        if (route.apiKey) {
+          const key =
+            headers.get("apikey") || (rawQuery === "" ? null : new QueryParams(rawQuery).get("apikey"))
+          if (!key) return fail(new MissingApiKey(), body)
+          program = Effect.flatMap(
+            Effect.mapError(options.verifyApiKey(key), () => new InvalidApiKey()),
+            (claims) =>
+              claims.role === "anon" || claims.role === "service_role"
+                ? handled
+                : Effect.fail(new InvalidApiKey()),
+          )
+        }
+        inflight++
+        const running = runFork(program)
+        fiber = running
+        running.addObserver((exit) => {
+          inflight--
+          if (Exit.isSuccess(exit)) return reply(exit.value)
+          const failure = Cause.findErrorOption(exit.cause)
+          if (failure._tag === "Some") return fail(failure.value, body)
+          if (Cause.hasInterruptsOnly(exit.cause)) return
+          Effect.runFork(
+            renderDefect(protocol, Cause.squash(exit.cause), request(body, undefined)),
+          ).addObserver((rendered) => Exit.isSuccess(rendered) && reply(rendered.value))
+        })
+      }
+
+      if (route.body === "none") return run(noBody)
+      if (route.body === "stream") {
+        upload = new UploadBody(res)
+        return run(noBody)
+      }
+      const declared = Number(headers.get("content-length") ?? "0")
+      const tooLarge = () => fail(new BodyTooLarge({ limit: options.bodyLimit }), noBody, true)
+      if (declared > options.bodyLimit) return tooLarge()
+      const chunks: Array<Buffer> = []
+      let size = 0
+      res.onData((chunk, isLast) => {
+        if (aborted || size > options.bodyLimit) return
+        size += chunk.byteLength
+        if (size > options.bodyLimit) return tooLarge()
+        // The chunk's memory belongs to uWS after this callback: copy it.
+        chunks.push(Buffer.from(new Uint8Array(chunk)))
+        if (isLast) run(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size))
+      })
     }
-    const close = Effect.sync(() => {
-      if (closed) return
-      closed = true
-      draining = true
-      stopListening()
-      detach?.()
-      // Present in the native build though missing from its typings: closes every open connection.
-      ;(app as unknown as { close: () => void }).close()
-    })
-    yield* Effect.addFinalizer(() => close)
+  }
 
-    const drain = Effect.gen(function* () {
-      if (closed) return
-      draining = true
-      stopListening()
-      detach?.()
-      const deadline = Date.now() + options.drainTimeoutMs
-      while (inflight > 0 && Date.now() < deadline) yield* Effect.sleep(10)
-      yield* close
-    })
-
-    return { port, inflight: () => inflight, drain } satisfies Server
+  app.options("/*", (res, req) => {
+    const origin = req.getHeader("origin") || undefined
+    const requestId = requestIdOf(req.getHeader("x-request-id") || undefined)
+    write(
+      res,
+      {
+        status: 204,
+        headers: {
+          "access-control-allow-methods": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
+          "access-control-allow-headers": allowHeaders,
+          "access-control-max-age": "86400",
+        },
+      },
+      requestId,
+      origin,
+    )
   })
+
+  app.get("/health", (res) => write(res, json(200, { status: "ok" }), newRequestId(), undefined))
+  app.get("/ready", (res) => {
+    let aborted = false
+    res.onAborted(() => {
+      aborted = true
+    })
+    Effect.runFork(options.ready).addObserver((exit) => {
+      if (aborted) return
+      const report = Exit.isSuccess(exit) ? exit.value : { ready: false, checks: { process: "failed" } }
+      write(res, json(report.ready ? 200 : 503, report), newRequestId(), undefined)
+    })
+  })
+
+  const detach = options.attach?.(app)
+  for (const route of routes) app[route.method](route.path, handler(route))
+  // A known path asked with another method is a 405; anything else is a 404.
+  for (const path of new Set(routes.map((r) => r.path)))
+    app.any(path, handler(undefined, new MethodNotAllowed()))
+  app.any("/*", handler(undefined))
+
+  const listenSocket = yield* Effect.callback<unknown, ListenFailed>((resume) => {
+    app.listen(options.host, options.port, (socket) =>
+      resume(
+        socket
+          ? Effect.succeed(socket)
+          : Effect.fail(new ListenFailed({ message: `cannot listen on ${options.host}:${options.port}` })),
+      ),
+    )
+  })
+  const port = uws.us_socket_local_port(listenSocket as never)
+  let closed = false
+  let listening = true
+  // Closing a listen socket twice frees it twice and crashes the process.
+  const stopListening = () => {
+    if (!listening) return
+    listening = false
+    uws.us_listen_socket_close(listenSocket as never)
+  }
+  const close = Effect.sync(() => {
+    if (closed) return
+    closed = true
+    draining = true
+    stopListening()
+    detach?.()
+    // Present in the native build though missing from its typings: closes every open connection.
+    ;(app as unknown as { close: () => void }).close()
+  })
+  yield* Effect.addFinalizer(() => close)
+
+  const drain = Effect.gen(function* () {
+    if (closed) return
+    draining = true
+    stopListening()
+    detach?.()
+    const deadline = Date.now() + options.drainTimeoutMs
+    while (inflight > 0 && Date.now() < deadline) yield* Effect.sleep(10)
+    yield* close
+  })
+
+  return { port, inflight: () => inflight, drain } satisfies Server
+})

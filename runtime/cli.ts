@@ -36,12 +36,11 @@ const runCommand = async <A>(effect: Effect.Effect<A, unknown, Scope.Scope>): Pr
   return exit.value
 }
 
-const printKeys = (config: Config, secret: string) =>
-  Effect.gen(function* () {
-    const anon = yield* apiKey(secret, "anon", config.project.id)
-    const service = yield* apiKey(secret, "service_role", config.project.id)
-    process.stdout.write(`anon key:         ${anon}\nservice_role key: ${service}\n`)
-  })
+const printKeys = Effect.fnUntraced(function* (config: Config, secret: string) {
+  const anon = yield* apiKey(secret, "anon", config.project.id)
+  const service = yield* apiKey(secret, "service_role", config.project.id)
+  process.stdout.write(`anon key:         ${anon}\nservice_role key: ${service}\n`)
+})
 
 const main = async () => {
   const { positionals, values } = parseArgs({

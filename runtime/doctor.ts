@@ -32,34 +32,36 @@ const checkUws = (config: Config): Check => {
   }
 }
 
+const databaseCheck = Effect.fnUntraced(function* (config: Config) {
+  const { url, embedded } = yield* database(config)
+  const postgres = yield* Postgres.make(url, 1)
+  const { rows } = yield* postgres
+    .query<{ version: string; migrated: number | null }>(
+      "select version(), (select max(migration_id) from reactor.migrations) as migrated",
+    )
+    .pipe(
+      Effect.catchTag("PgError", (e) =>
+        e.code === "42P01"
+          ? postgres.query<{ version: string; migrated: number | null }>(
+              "select version(), null::int as migrated",
+            )
+          : Effect.fail(e),
+      ),
+    )
+  const version = rows[0]!.version.split(" ").slice(0, 2).join(" ")
+  const where = embedded ? "embedded" : Postgres.redactUrl(url)
+  return rows[0]!.migrated === null
+    ? {
+        name: "database",
+        ok: false,
+        detail: `${version} at ${where}, not migrated`,
+        fix: "run `reactor migrate`",
+      }
+    : { name: "database", ok: true, detail: `${version} at ${where}, migration ${rows[0]!.migrated}` }
+})
+
 const checkDatabase = (config: Config) =>
-  Effect.gen(function* () {
-    const { url, embedded } = yield* database(config)
-    const postgres = yield* Postgres.make(url, 1)
-    const { rows } = yield* postgres
-      .query<{ version: string; migrated: number | null }>(
-        "select version(), (select max(migration_id) from reactor.migrations) as migrated",
-      )
-      .pipe(
-        Effect.catchTag("PgError", (e) =>
-          e.code === "42P01"
-            ? postgres.query<{ version: string; migrated: number | null }>(
-                "select version(), null::int as migrated",
-              )
-            : Effect.fail(e),
-        ),
-      )
-    const version = rows[0]!.version.split(" ").slice(0, 2).join(" ")
-    const where = embedded ? "embedded" : Postgres.redactUrl(url)
-    return rows[0]!.migrated === null
-      ? {
-          name: "database",
-          ok: false,
-          detail: `${version} at ${where}, not migrated`,
-          fix: "run `reactor migrate`",
-        }
-      : { name: "database", ok: true, detail: `${version} at ${where}, migration ${rows[0]!.migrated}` }
-  }).pipe(
+  databaseCheck(config).pipe(
     Effect.catch((error: unknown) =>
       Effect.succeed({
         name: "database",
@@ -115,20 +117,19 @@ const checkSecret = (config: Config): Check =>
           fix: "set auth.jwt_secret (REACTOR_AUTH_JWT_SECRET), the same in every process",
         }
 
-export const doctor = (config: Config) =>
-  Effect.gen(function* () {
-    const checks: Array<Check> = [
-      {
-        name: "node",
-        ok: Number(process.versions.node.split(".")[0]) >= 20,
-        detail: process.version,
-        fix: "install Node 20",
-      },
-      checkUws(config),
-      yield* checkDatabase(config),
-      checkBus(config),
-      checkSecret(config),
-    ]
-    process.stdout.write(`${checks.map(line).join("\n")}\n`)
-    return checks.every((c) => c.ok)
-  })
+export const doctor = Effect.fnUntraced(function* (config: Config) {
+  const checks: Array<Check> = [
+    {
+      name: "node",
+      ok: Number(process.versions.node.split(".")[0]) >= 20,
+      detail: process.version,
+      fix: "install Node 20",
+    },
+    checkUws(config),
+    yield* checkDatabase(config),
+    checkBus(config),
+    checkSecret(config),
+  ]
+  process.stdout.write(`${checks.map(line).join("\n")}\n`)
+  return checks.every((c) => c.ok)
+})

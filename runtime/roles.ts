@@ -44,47 +44,41 @@ const readiness = Effect.gen(function* () {
   return { ready: checks.database === "ok" && checks.bus === "ok", checks }
 })
 
+const startGateway = Effect.fnUntraced(function* (onListening: OnListening) {
+  const config = yield* ReactorConfig
+  const context = yield* Effect.context<
+    Bus | Postgres | AuthGateway | AdminGate | DataGateway | BlobStore | SignedUrls
+  >()
+  const { host, port } = bindAddress(config)
+  const timeout = config.server.request_timeout_ms
+  const admin = (yield* AdminGate).enabled ? adminRoutes(timeout) : []
+  const realtime = yield* RealtimeGateway.start
+  const server = yield* Server.start(
+    [...authRoutes(timeout), ...restRoutes(timeout), ...storageRoutes(timeout), ...realtime.routes, ...admin],
+    context,
+    {
+      host,
+      port,
+      bodyLimit: config.server.body_limit,
+      maxInflight: config.server.max_inflight,
+      drainTimeoutMs: config.server.drain_timeout_ms,
+      corsOrigins: config.server.cors_origins,
+      trustProxy: config.server.trust_proxy,
+      allowSlowUws: config.server.allow_slow_uws,
+      // One verifier, one cache of verified tokens, for API keys and user tokens alike.
+      verifyApiKey: (yield* AuthGateway).verify,
+      ready: Effect.provide(readiness, context),
+      attach: realtime.attach,
+    },
+  )
+  // Shutting down: finish what is in flight before the workers and the bus go away.
+  yield* Effect.addFinalizer(() => server.drain)
+  yield* Effect.logInfo(`listening on http://${host}:${server.port}`)
+  onListening({ port: server.port })
+})
+
 const gateway = (onListening: OnListening) =>
-  Layer.effectDiscard(
-    Effect.gen(function* () {
-      const config = yield* ReactorConfig
-      const context = yield* Effect.context<
-        Bus | Postgres | AuthGateway | AdminGate | DataGateway | BlobStore | SignedUrls
-      >()
-      const { host, port } = bindAddress(config)
-      const timeout = config.server.request_timeout_ms
-      const admin = (yield* AdminGate).enabled ? adminRoutes(timeout) : []
-      const realtime = yield* RealtimeGateway.start
-      const server = yield* Server.start(
-        [
-          ...authRoutes(timeout),
-          ...restRoutes(timeout),
-          ...storageRoutes(timeout),
-          ...realtime.routes,
-          ...admin,
-        ],
-        context,
-        {
-          host,
-          port,
-          bodyLimit: config.server.body_limit,
-          maxInflight: config.server.max_inflight,
-          drainTimeoutMs: config.server.drain_timeout_ms,
-          corsOrigins: config.server.cors_origins,
-          trustProxy: config.server.trust_proxy,
-          allowSlowUws: config.server.allow_slow_uws,
-          // One verifier, one cache of verified tokens, for API keys and user tokens alike.
-          verifyApiKey: (yield* AuthGateway).verify,
-          ready: Effect.provide(readiness, context),
-          attach: realtime.attach,
-        },
-      )
-      // Shutting down: finish what is in flight before the workers and the bus go away.
-      yield* Effect.addFinalizer(() => server.drain)
-      yield* Effect.logInfo(`listening on http://${host}:${server.port}`)
-      onListening({ port: server.port })
-    }),
-  ).pipe(
+  Layer.effectDiscard(startGateway(onListening)).pipe(
     Layer.provide(
       Layer.mergeAll(
         authGatewayLayer,

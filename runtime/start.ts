@@ -24,16 +24,15 @@ export const database = (config: Config) =>
  * Reactor's migrations, then the app's (named "app/<name>" in what is reported); then every table of
  * the exposed schemas gets its change-capture triggers, so no change made from here on is missed.
  */
-export const migrateAll = (config: Config, url: string) =>
-  Effect.gen(function* () {
-    const platform = yield* migrate({ url })
-    const app =
-      config.database.app_migrations === ""
-        ? []
-        : yield* migrateApp({ url, dir: config.database.app_migrations })
-    yield* captureSchemas(url, config.data.schemas)
-    return [...platform, ...app.map((name) => `app/${name}`)]
-  })
+export const migrateAll = Effect.fnUntraced(function* (config: Config, url: string) {
+  const platform = yield* migrate({ url })
+  const app =
+    config.database.app_migrations === ""
+      ? []
+      : yield* migrateApp({ url, dir: config.database.app_migrations })
+  yield* captureSchemas(url, config.data.schemas)
+  return [...platform, ...app.map((name) => `app/${name}`)]
+})
 
 const captureSchemas = (url: string, schemas: ReadonlyArray<string>) =>
   Effect.tryPromise({
@@ -83,28 +82,27 @@ export interface StartOptions {
 }
 
 /** Runs until interrupted. */
-export const run = (loaded: Config, options: StartOptions) =>
-  Effect.gen(function* () {
-    const fleet = loaded.bus.url !== ""
-    if (!fleet && options.role !== "all") {
-      return yield* new StartError({
-        message: `--role ${options.role} runs one role of a fleet: set bus.url (REACTOR_BUS_URL) to the NATS server they share`,
-      })
-    }
-    if (fleet && loaded.database.url === "") {
-      return yield* new StartError({
-        message:
-          "a fleet needs one database: set database.url (REACTOR_DATABASE_URL); the embedded Postgres serves one process",
-      })
-    }
-    const config = withSecret(loaded, yield* jwtSecret(loaded, fleet))
-    const { url } = yield* database(config)
-    const applied = yield* migrateAll(config, url)
-    if (applied.length > 0) yield* Effect.logInfo(`migrations applied: ${applied.join(", ")}`)
-    const platform = Layer.mergeAll(Postgres.layer(url), busLayer(config)).pipe(
-      Layer.provideMerge(Layer.succeed(ReactorConfig, config)),
-    )
-    yield* Layer.build(role(options.role, options.onListening).pipe(Layer.provide(platform)))
-    yield* Effect.logInfo(`${options.role} running`)
-    return yield* Effect.never
-  })
+export const run = Effect.fnUntraced(function* (loaded: Config, options: StartOptions) {
+  const fleet = loaded.bus.url !== ""
+  if (!fleet && options.role !== "all") {
+    return yield* new StartError({
+      message: `--role ${options.role} runs one role of a fleet: set bus.url (REACTOR_BUS_URL) to the NATS server they share`,
+    })
+  }
+  if (fleet && loaded.database.url === "") {
+    return yield* new StartError({
+      message:
+        "a fleet needs one database: set database.url (REACTOR_DATABASE_URL); the embedded Postgres serves one process",
+    })
+  }
+  const config = withSecret(loaded, yield* jwtSecret(loaded, fleet))
+  const { url } = yield* database(config)
+  const applied = yield* migrateAll(config, url)
+  if (applied.length > 0) yield* Effect.logInfo(`migrations applied: ${applied.join(", ")}`)
+  const platform = Layer.mergeAll(Postgres.layer(url), busLayer(config)).pipe(
+    Layer.provideMerge(Layer.succeed(ReactorConfig, config)),
+  )
+  yield* Layer.build(role(options.role, options.onListening).pipe(Layer.provide(platform)))
+  yield* Effect.logInfo(`${options.role} running`)
+  return yield* Effect.never
+})

@@ -8,7 +8,7 @@ import type { Command } from "../../contracts/Contract.ts"
 import { InternalError } from "../../contracts/errors.ts"
 import type { HandlerContext, RpcHandler, SendOptions } from "../Bus.ts"
 import { BusTimeout, BusUnavailable } from "../BusError.ts"
-import { type Outcome, runHandler } from "../internal/runHandler.ts"
+import { runHandler } from "../internal/runHandler.ts"
 import { retryDelay } from "../internal/subscription.ts"
 import type { Connection } from "./Connection.ts"
 import { describe } from "./failures.ts"
@@ -37,45 +37,55 @@ export interface CommandSettings {
 /** Unacknowledged commands one group may hold across all its workers. */
 const maxAckPending = 10_000
 
+// Sends the command and waits for its reply, listening in the caller's scope.
+const sendScoped = Effect.fnUntraced(function* (
+  conn: Connection,
+  names: Names,
+  streams: Streams,
+  contract: Command,
+  payload: unknown,
+  options: SendOptions,
+) {
+  const key = options.idempotencyKey ?? randomUUID()
+  const token = commandToken(contract.subject, key)
+  const replySubject = names.replySubject(contract.capability, token)
+  const data = yield* encodePayload(contract, payload)
+  yield* streams.command(contract.capability)
+  const reply = yield* Deferred.make<Incoming>()
+  // Listen before sending, so a reply that comes at once is not missed.
+  yield* Effect.acquireRelease(
+    Effect.sync(() =>
+      conn.nc.subscribe(replySubject, {
+        max: 1,
+        callback: (error, message) => {
+          if (error === null) Deferred.doneUnsafe(reply, Exit.succeed(message))
+        },
+      }),
+    ),
+    (subscription) => Effect.sync(() => subscription.unsubscribe()),
+  )
+  const headers = withMeta(options.meta)
+  headers.set(Header.idempotencyKey, key)
+  if (options.idempotencyKey !== undefined) headers.set(Header.keyFromSender, "1")
+  headers.set(Header.replyTo, replySubject)
+  const ack = yield* publish(conn, streams, {
+    stream: names.commandStream(contract.capability),
+    subject: names.subject(contract.subject),
+    data,
+    msgID: token,
+    headers,
+  })
+  // Sent before with this key: its reply may already be stored; if not, it is still coming.
+  if (ack.duplicate) yield* Effect.forkScoped(storedReply(conn, names, replySubject, reply))
+  return yield* readReply(contract, yield* Deferred.await(reply))
+})
+
 export const send =
   (conn: Connection, names: Names, streams: Streams, settings: CommandSettings) =>
   (contract: Command, payload: unknown, options: SendOptions): Effect.Effect<unknown, unknown> => {
     const subject = contract.subject
     const afterMs = options.timeout ?? settings.defaultTimeout
-    return Effect.gen(function* () {
-      const key = options.idempotencyKey ?? randomUUID()
-      const token = commandToken(subject, key)
-      const replySubject = names.replySubject(contract.capability, token)
-      const data = yield* encodePayload(contract, payload)
-      yield* streams.command(contract.capability)
-      const reply = yield* Deferred.make<Incoming>()
-      // Listen before sending, so a reply that comes at once is not missed.
-      yield* Effect.acquireRelease(
-        Effect.sync(() =>
-          conn.nc.subscribe(replySubject, {
-            max: 1,
-            callback: (error, message) => {
-              if (error === null) Deferred.doneUnsafe(reply, Exit.succeed(message))
-            },
-          }),
-        ),
-        (subscription) => Effect.sync(() => subscription.unsubscribe()),
-      )
-      const headers = withMeta(options.meta)
-      headers.set(Header.idempotencyKey, key)
-      if (options.idempotencyKey !== undefined) headers.set(Header.keyFromSender, "1")
-      headers.set(Header.replyTo, replySubject)
-      const ack = yield* publish(conn, streams, {
-        stream: names.commandStream(contract.capability),
-        subject: names.subject(subject),
-        data,
-        msgID: token,
-        headers,
-      })
-      // Sent before with this key: its reply may already be stored; if not, it is still coming.
-      if (ack.duplicate) yield* Effect.forkScoped(storedReply(conn, names, replySubject, reply))
-      return yield* readReply(contract, yield* Deferred.await(reply))
-    }).pipe(
+    return sendScoped(conn, names, streams, contract, payload, options).pipe(
       Effect.scoped,
       Effect.timeoutOrElse({
         duration: afterMs,
@@ -101,7 +111,7 @@ const storedReply = (
   )
 
 /** Handles the group's commands until the scope closes. */
-export const serve = (
+export const serve = Effect.fnUntraced(function* (
   conn: Connection,
   names: Names,
   streams: Streams,
@@ -109,56 +119,54 @@ export const serve = (
   settings: CommandSettings,
   options: { readonly group: string; readonly ackWait?: number | undefined },
   handlers: ReadonlyArray<RpcHandler>,
-): Effect.Effect<void, BusUnavailable, Scope.Scope> =>
-  Effect.gen(function* () {
-    const capabilities = new Map<string, Map<string, RpcHandler>>()
-    for (const handler of handlers) {
-      const { capability, subject } = handler.contract
-      const bySubject = capabilities.get(capability) ?? new Map<string, RpcHandler>()
-      capabilities.set(capability, bySubject.set(subject, handler))
-    }
-    for (const [capability, bySubject] of capabilities) {
-      yield* streams.command(capability)
-      const stream = names.commandStream(capability)
-      const name = safeName(options.group)
-      const consumer = ensureConsumer(conn.jsm, stream, {
-        durable_name: name,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        // No `working()` while handling: a command not done within ackWait goes to another worker.
-        ack_wait: nanos(options.ackWait ?? settings.defaultAckWait),
-        max_deliver: settings.maxDeliver,
-        max_ack_pending: maxAckPending,
-        filter_subject: names.commandSubjects(capability),
-      }).pipe(
-        Effect.andThen(
-          Effect.tryPromise({ try: () => conn.js.consumers.get(stream, name), catch: (error) => error }),
-        ),
-      )
-      // The first lookup fails `serve` itself: a worker that cannot consume should not start.
-      const initial = yield* consumer.pipe(
-        Effect.mapError(
-          (error) =>
-            new BusUnavailable({ reason: `cannot consume ${stream} as ${name}: ${describe(error)}` }),
-        ),
-      )
-      yield* Effect.forkScoped(
-        pull({
-          label: `${stream}/${name}`,
-          initial,
-          // After a failure the stream itself may be gone (deleted, say): put it back first.
-          consumer: Effect.andThen(streams.restore(stream), consumer),
-          ready: conn.ready,
-          closed: () => conn.nc.isClosed(),
-          // Asks for what is free now. Loops of one worker serving several capabilities each ask,
-          // so together they may briefly take a little more than its concurrency.
-          batch: workload.room,
-          onMessage: (message) =>
-            Effect.sync(() => workload.start(commandJob(conn, names, settings, bySubject, message))),
-        }),
-      )
-    }
-  })
+): Effect.fn.Return<void, BusUnavailable, Scope.Scope> {
+  const capabilities = new Map<string, Map<string, RpcHandler>>()
+  for (const handler of handlers) {
+    const { capability, subject } = handler.contract
+    const bySubject = capabilities.get(capability) ?? new Map<string, RpcHandler>()
+    capabilities.set(capability, bySubject.set(subject, handler))
+  }
+  for (const [capability, bySubject] of capabilities) {
+    yield* streams.command(capability)
+    const stream = names.commandStream(capability)
+    const name = safeName(options.group)
+    const consumer = ensureConsumer(conn.jsm, stream, {
+      durable_name: name,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      // No `working()` while handling: a command not done within ackWait goes to another worker.
+      ack_wait: nanos(options.ackWait ?? settings.defaultAckWait),
+      max_deliver: settings.maxDeliver,
+      max_ack_pending: maxAckPending,
+      filter_subject: names.commandSubjects(capability),
+    }).pipe(
+      Effect.andThen(
+        Effect.tryPromise({ try: () => conn.js.consumers.get(stream, name), catch: (error) => error }),
+      ),
+    )
+    // The first lookup fails `serve` itself: a worker that cannot consume should not start.
+    const initial = yield* consumer.pipe(
+      Effect.mapError(
+        (error) => new BusUnavailable({ reason: `cannot consume ${stream} as ${name}: ${describe(error)}` }),
+      ),
+    )
+    yield* Effect.forkScoped(
+      pull({
+        label: `${stream}/${name}`,
+        initial,
+        // After a failure the stream itself may be gone (deleted, say): put it back first.
+        consumer: Effect.andThen(streams.restore(stream), consumer),
+        ready: conn.ready,
+        closed: () => conn.nc.isClosed(),
+        // Asks for what is free now. Loops of one worker serving several capabilities each ask,
+        // so together they may briefly take a little more than its concurrency.
+        batch: workload.room,
+        onMessage: (message) =>
+          Effect.sync(() => workload.start(commandJob(conn, names, settings, bySubject, message))),
+      }),
+    )
+  }
+})
 
 const commandJob = (
   conn: Connection,
@@ -212,49 +220,53 @@ const commandJob = (
           finish(frame, (m) => m.term()),
         )
 
-  const settleOutcome = (handler: RpcHandler, outcome: Outcome) => {
-    switch (outcome._tag) {
-      case "Replied":
-        return Effect.flatMap(replyFrame(handler.contract, outcome.exit), (frame) =>
-          finish(frame, (m) => m.ack()),
-        )
-      case "Defect":
-        return defect(outcome.incident)
-      case "Interrupted":
-        return Effect.void
-    }
-  }
-
-  const run = Effect.gen(function* () {
-    const handler = handlers.get(subject)
-    if (handler === undefined) {
-      // Another worker of the group (a newer version, say) may know it.
-      const incident = new InternalError({ incident: randomUUID() })
-      yield* Effect.logError(`no handler for ${subject} in this worker`).pipe(
-        Effect.annotateLogs({ incident: incident.incident, delivery }),
-      )
-      return yield* defect(incident)
-    }
-    const payload = yield* Effect.result(decodePayload(handler.contract, message.data))
-    if (payload._tag === "Failure") {
-      yield* Effect.logError(payload.failure.reason).pipe(Effect.annotateLogs({ subject }))
-      return yield* finish(malformedFrame(payload.failure), (m) => m.term())
-    }
-    const context: HandlerContext = {
-      meta: readMeta(message.headers),
-      idempotencyKey: read(message.headers, Header.idempotencyKey) ?? "",
-      delivery,
-      keyFromSender: read(message.headers, Header.keyFromSender) === "1",
-    }
-    const outcome = yield* runHandler(handler, payload.success, context)
-    yield* settleOutcome(handler, outcome)
-  })
-
   // A handler interrupted because its worker stops leaves its command unacknowledged: it comes
   // again after the ack wait, counted. (Refused with no pull waiting, nats-server 2.9 would
   // redeliver it without counting the delivery.) One never started is refused at once.
-  return { run, drop: putBack }
+  return { run: runCommand(handlers, subject, message, delivery, finish, defect), drop: putBack }
 }
+
+// Decodes the command, runs its handler and settles the message by how it ended.
+const runCommand = Effect.fnUntraced(function* (
+  handlers: ReadonlyMap<string, RpcHandler>,
+  subject: string,
+  message: JsMsg,
+  delivery: number,
+  finish: (frame: Frame, how: (message: JsMsg) => void) => Effect.Effect<void>,
+  defect: (incident: InternalError) => Effect.Effect<void>,
+) {
+  const handler = handlers.get(subject)
+  if (handler === undefined) {
+    // Another worker of the group (a newer version, say) may know it.
+    const incident = new InternalError({ incident: randomUUID() })
+    yield* Effect.logError(`no handler for ${subject} in this worker`).pipe(
+      Effect.annotateLogs({ incident: incident.incident, delivery }),
+    )
+    return yield* defect(incident)
+  }
+  const payload = yield* Effect.result(decodePayload(handler.contract, message.data))
+  if (payload._tag === "Failure") {
+    yield* Effect.logError(payload.failure.reason).pipe(Effect.annotateLogs({ subject }))
+    return yield* finish(malformedFrame(payload.failure), (m) => m.term())
+  }
+  const context: HandlerContext = {
+    meta: readMeta(message.headers),
+    idempotencyKey: read(message.headers, Header.idempotencyKey) ?? "",
+    delivery,
+    keyFromSender: read(message.headers, Header.keyFromSender) === "1",
+  }
+  const outcome = yield* runHandler(handler, payload.success, context)
+  switch (outcome._tag) {
+    case "Replied":
+      return yield* Effect.flatMap(replyFrame(handler.contract, outcome.exit), (frame) =>
+        finish(frame, (m) => m.ack()),
+      )
+    case "Defect":
+      return yield* defect(outcome.incident)
+    case "Interrupted":
+      return
+  }
+})
 
 // The contract to encode an InternalError with: any handler's will do, the error is common to all.
 const handlersContract = (handlers: ReadonlyMap<string, RpcHandler>, subject: string) =>

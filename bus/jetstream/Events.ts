@@ -89,6 +89,38 @@ export const publish = (
     Effect.flatMap(publication(names, registry, event), (message) => encoded(event, message))
 }
 
+type Encoded = ReturnType<typeof publishEncoded>
+type Pipelined = (
+  messages: ReadonlyArray<Publication>,
+  after: number,
+) => Effect.Effect<ReadonlyArray<PublishAck>, BusUnavailable>
+
+/** `publishAll` with the bus's parts passed in. */
+const publishAllWith = Effect.fnUntraced(function* (
+  names: Names,
+  registry: EventRegistry,
+  encoded: Encoded,
+  pipelined: Pipelined,
+  events: ReadonlyArray<OutgoingEvent>,
+  options: { readonly afterSequence?: number | undefined } | undefined,
+): Effect.fn.Return<ReadonlyArray<PublishAck>, BusError> {
+  if (events.length === 0) return []
+  // Encoded first: an event that does not fit fails the batch before any of it is sent.
+  const messages = yield* Effect.forEach(events, (event) => publication(names, registry, event))
+  const after = options?.afterSequence
+  if (after !== undefined) return yield* pipelined(messages, after)
+  const first = yield* encoded(events[0]!, messages[0]!)
+  // Already in the stream: so may the next ones be, whose sequences are not known. Rare (a
+  // relay that resumes behind the stream), so simply one at a time.
+  if (first.duplicate)
+    return [
+      first,
+      ...(yield* Effect.forEach(events.slice(1), (event, i) => encoded(event, messages[i + 1]!))),
+    ]
+  if (events.length === 1) return [first]
+  return [first, ...(yield* pipelined(messages.slice(1), first.sequence))]
+})
+
 /**
  * Events in order without a round trip each: they leave together, each expecting the stream's
  * last sequence to be the one before it. The relay is the stream's only publisher, so the
@@ -130,48 +162,34 @@ export const publishAll = (
     events: ReadonlyArray<OutgoingEvent>,
     options?: { readonly afterSequence?: number | undefined },
   ): Effect.Effect<ReadonlyArray<PublishAck>, BusError> =>
-    Effect.gen(function* () {
-      if (events.length === 0) return []
-      // Encoded first: an event that does not fit fails the batch before any of it is sent.
-      const messages = yield* Effect.forEach(events, (event) => publication(names, registry, event))
-      const after = options?.afterSequence
-      if (after !== undefined) return yield* pipelined(messages, after)
-      const first = yield* encoded(events[0]!, messages[0]!)
-      // Already in the stream: so may the next ones be, whose sequences are not known. Rare (a
-      // relay that resumes behind the stream), so simply one at a time.
-      if (first.duplicate)
-        return [
-          first,
-          ...(yield* Effect.forEach(events.slice(1), (event, i) => encoded(event, messages[i + 1]!))),
-        ]
-      if (events.length === 1) return [first]
-      return [first, ...(yield* pipelined(messages.slice(1), first.sequence))]
-    })
+    publishAllWith(names, registry, encoded, pipelined, events, options)
 }
+
+const readLastPublished = Effect.fnUntraced(function* (conn: Connection, names: Names) {
+  yield* conn.ready
+  const last = yield* Effect.tryPromise({
+    try: () => conn.jsm.streams.getMessage(names.eventsStream, { last_by_subj: names.eventsSubjects }),
+    catch: unavailable(`cannot read the last event of ${names.eventsStream}`),
+  })
+  if (last === null) return Option.none()
+  const logPosition = read(last.header, Header.position)
+  if (logPosition === undefined) {
+    return yield* Effect.fail(
+      new BusProtocolError({
+        subject: last.subject,
+        reason: `event ${last.seq} has no ${Header.position} header`,
+      }),
+    )
+  }
+  return Option.some({ sequence: last.seq, logPosition })
+})
 
 export const lastPublished = (
   conn: Connection,
   names: Names,
   settings: EventSettings,
 ): BusShape["lastPublished"] =>
-  Effect.gen(function* () {
-    yield* conn.ready
-    const last = yield* Effect.tryPromise({
-      try: () => conn.jsm.streams.getMessage(names.eventsStream, { last_by_subj: names.eventsSubjects }),
-      catch: unavailable(`cannot read the last event of ${names.eventsStream}`),
-    })
-    if (last === null) return Option.none()
-    const logPosition = read(last.header, Header.position)
-    if (logPosition === undefined) {
-      return yield* Effect.fail(
-        new BusProtocolError({
-          subject: last.subject,
-          reason: `event ${last.seq} has no ${Header.position} header`,
-        }),
-      )
-    }
-    return Option.some({ sequence: last.seq, logPosition })
-  }).pipe(
+  readLastPublished(conn, names).pipe(
     Effect.timeoutOrElse({
       duration: settings.defaultTimeout,
       orElse: () =>
@@ -200,150 +218,177 @@ const firstSequence = (conn: Connection, names: Names, startAt: StartAt) => {
   }).pipe(Effect.map((info) => info.state.last_seq + 1))
 }
 
+type Handle = (delivery: Delivery) => Effect.Effect<void, unknown>
+
+type ToDelivery = (message: JsMsg, attempt: number) => Effect.Effect<Delivery | undefined, BusProtocolError>
+
+type Attempt = (message: JsMsg, n: number) => Effect.Effect<Exit.Exit<void, unknown>>
+
+const attemptOnce = Effect.fnUntraced(function* (
+  toDelivery: ToDelivery,
+  handle: Handle,
+  message: JsMsg,
+  n: number,
+) {
+  const delivery = yield* toDelivery(message, n)
+  if (delivery !== undefined) yield* handle(delivery)
+})
+
+// Attempts the message until it is handled, waiting longer after each failure, then moves the
+// cursor past it.
+const handleInOrder = Effect.fnUntraced(function* (
+  attempt: Attempt,
+  message: JsMsg,
+  advance: (sequence: number) => void,
+) {
+  for (let n = 1; ; n++) {
+    const exit = yield* attempt(message, n)
+    if (Exit.isSuccess(exit)) break
+    yield* Effect.sleep(retryDelay(n))
+  }
+  advance(message.seq)
+})
+
+const subscribeWith = Effect.fnUntraced(function* (
+  conn: Connection,
+  names: Names,
+  streams: Streams,
+  registry: EventRegistry,
+  settings: EventSettings,
+  options: SubscribeOptions,
+  handle: Handle,
+): Effect.fn.Return<void, BusUnavailable, Scope.Scope> {
+  const listed = "capability" in options.events ? [] : (options.events as ReadonlyArray<Event>)
+  for (const contract of listed) registry.add(contract)
+  const bySubject = new Map(listed.map((e) => [e.subject, e] as const))
+  const wanted = eventFilter(options.events)
+  const filter = filterSubject(names, options.events)
+  yield* conn.ready
+  const start = yield* firstSequence(conn, names, options.startAt ?? "new")
+
+  // The delivery a message stands for; none when this subscriber does not take it.
+  const toDelivery: ToDelivery = (message, attempt) =>
+    Effect.suspend((): Effect.Effect<Delivery | undefined, BusProtocolError> => {
+      const type = read(message.headers, Header.type)
+      const subject = names.unprefix(message.subject)
+      const contract = bySubject.get(subject) ?? (type === undefined ? undefined : registry.get(type))
+      if (contract === undefined) {
+        return Effect.as(Effect.logWarning(`skipping ${subject}: no contract for ${type} here`), undefined)
+      }
+      if (!wanted(contract)) return Effect.succeed(undefined)
+      const version = Number(read(message.headers, Header.version) ?? contract.version)
+      return Effect.try({
+        try: (): Delivery => ({
+          contract,
+          id: read(message.headers, Header.eventId) ?? "",
+          payload: Codec.event(contract).decode(message.data, version),
+          sequence: message.seq,
+          logPosition: read(message.headers, Header.position) ?? "",
+          meta: readMeta(message.headers),
+          delivery: attempt,
+        }),
+        catch: (error) => new BusProtocolError({ subject, reason: `cannot decode: ${describe(error)}` }),
+      })
+    })
+
+  // Handles one message; an undecodable event counts as a failed delivery, it is not skipped.
+  const attempt: Attempt = (message, n) =>
+    attemptOnce(toDelivery, handle, message, n).pipe(
+      Effect.tapError((error) =>
+        Effect.logWarning(`subscriber failed on ${names.unprefix(message.subject)}; delivering again`).pipe(
+          Effect.annotateLogs({ cause: describe(error), sequence: message.seq, delivery: n }),
+        ),
+      ),
+      Effect.exit,
+    )
+
+  if (options.durable !== undefined) {
+    const name = safeName(options.durable)
+    const consumer = ensureConsumer(conn.jsm, names.eventsStream, {
+      durable_name: name,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(options.ackWait ?? settings.defaultAckWait),
+      // One unacknowledged event at a time: a failed one is delivered again before any later one.
+      max_ack_pending: 1,
+      max_deliver: -1,
+      filter_subject: filter,
+      ...(start === 1
+        ? { deliver_policy: DeliverPolicy.All }
+        : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start }),
+    }).pipe(
+      Effect.andThen(
+        Effect.tryPromise({
+          try: () => conn.js.consumers.get(names.eventsStream, name),
+          catch: (error) => error,
+        }),
+      ),
+    )
+    const initial = yield* Effect.mapError(consumer, unavailable(`cannot subscribe as ${name}`))
+    yield* Effect.forkScoped(
+      pull({
+        label: `${names.eventsStream}/${name}`,
+        initial,
+        consumer: Effect.andThen(streams.restore(names.eventsStream), consumer),
+        ready: conn.ready,
+        closed: () => conn.nc.isClosed(),
+        batch: Effect.succeed(batch),
+        // Stopped mid-event, it is neither acknowledged nor refused: it comes again after the
+        // ack wait. (A refusal with no pull waiting is redelivered by nats-server 2.9 without
+        // counting the delivery, and sometimes twice.)
+        onMessage: (message) =>
+          Effect.flatMap(attempt(message, message.info.deliveryCount), (exit) =>
+            Effect.sync(() =>
+              Exit.isSuccess(exit) ? message.ack() : message.nak(retryDelay(message.info.deliveryCount)),
+            ),
+          ),
+      }),
+    )
+    return
+  }
+
+  // An ordered consumer acknowledges nothing: retries happen here, and `cursor` is where a
+  // consumer re-created after a failure starts again.
+  let cursor = start - 1
+  const advance = (sequence: number) => {
+    cursor = sequence
+  }
+  let current: Consumer | undefined
+  // Not awaited: a consumer left behind expires by itself (inactive_threshold), a slow delete
+  // must not hold up a scope that closes.
+  const dropCurrent = Effect.sync(() => {
+    void current?.delete().catch(() => undefined)
+    current = undefined
+  })
+  const consumer = Effect.andThen(
+    dropCurrent,
+    Effect.tryPromise({
+      try: () =>
+        conn.js.consumers.get(names.eventsStream, { filter_subjects: filter, opt_start_seq: cursor + 1 }),
+      catch: (error) => error,
+    }).pipe(
+      Effect.tap((created) =>
+        Effect.sync(() => {
+          current = created
+        }),
+      ),
+    ),
+  )
+  const initial = yield* Effect.mapError(consumer, unavailable(`cannot subscribe to ${filter}`))
+  yield* Effect.addFinalizer(() => dropCurrent)
+  yield* Effect.forkScoped(
+    pull({
+      label: `${names.eventsStream} ordered ${filter}`,
+      initial,
+      consumer: Effect.andThen(streams.restore(names.eventsStream), consumer),
+      ready: conn.ready,
+      closed: () => conn.nc.isClosed(),
+      batch: Effect.succeed(orderedBatch),
+      onMessage: (message) => handleInOrder(attempt, message, advance),
+    }),
+  )
+})
+
 export const subscribe =
   (conn: Connection, names: Names, streams: Streams, registry: EventRegistry, settings: EventSettings) =>
-  (
-    options: SubscribeOptions,
-    handle: (delivery: Delivery) => Effect.Effect<void, unknown>,
-  ): Effect.Effect<void, BusUnavailable, Scope.Scope> =>
-    Effect.gen(function* () {
-      const listed = "capability" in options.events ? [] : (options.events as ReadonlyArray<Event>)
-      for (const contract of listed) registry.add(contract)
-      const bySubject = new Map(listed.map((e) => [e.subject, e] as const))
-      const wanted = eventFilter(options.events)
-      const filter = filterSubject(names, options.events)
-      yield* conn.ready
-      const start = yield* firstSequence(conn, names, options.startAt ?? "new")
-
-      // The delivery a message stands for; none when this subscriber does not take it.
-      const toDelivery = (message: JsMsg, attempt: number) =>
-        Effect.suspend((): Effect.Effect<Delivery | undefined, BusProtocolError> => {
-          const type = read(message.headers, Header.type)
-          const subject = names.unprefix(message.subject)
-          const contract = bySubject.get(subject) ?? (type === undefined ? undefined : registry.get(type))
-          if (contract === undefined) {
-            return Effect.as(
-              Effect.logWarning(`skipping ${subject}: no contract for ${type} here`),
-              undefined,
-            )
-          }
-          if (!wanted(contract)) return Effect.succeed(undefined)
-          const version = Number(read(message.headers, Header.version) ?? contract.version)
-          return Effect.try({
-            try: (): Delivery => ({
-              contract,
-              id: read(message.headers, Header.eventId) ?? "",
-              payload: Codec.event(contract).decode(message.data, version),
-              sequence: message.seq,
-              logPosition: read(message.headers, Header.position) ?? "",
-              meta: readMeta(message.headers),
-              delivery: attempt,
-            }),
-            catch: (error) => new BusProtocolError({ subject, reason: `cannot decode: ${describe(error)}` }),
-          })
-        })
-
-      // Handles one message; an undecodable event counts as a failed delivery, it is not skipped.
-      const attempt = (message: JsMsg, n: number) =>
-        Effect.gen(function* () {
-          const delivery = yield* toDelivery(message, n)
-          if (delivery !== undefined) yield* handle(delivery)
-        }).pipe(
-          Effect.tapError((error) =>
-            Effect.logWarning(
-              `subscriber failed on ${names.unprefix(message.subject)}; delivering again`,
-            ).pipe(Effect.annotateLogs({ cause: describe(error), sequence: message.seq, delivery: n })),
-          ),
-          Effect.exit,
-        )
-
-      if (options.durable !== undefined) {
-        const name = safeName(options.durable)
-        const consumer = ensureConsumer(conn.jsm, names.eventsStream, {
-          durable_name: name,
-          ack_policy: AckPolicy.Explicit,
-          ack_wait: nanos(options.ackWait ?? settings.defaultAckWait),
-          // One unacknowledged event at a time: a failed one is delivered again before any later one.
-          max_ack_pending: 1,
-          max_deliver: -1,
-          filter_subject: filter,
-          ...(start === 1
-            ? { deliver_policy: DeliverPolicy.All }
-            : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start }),
-        }).pipe(
-          Effect.andThen(
-            Effect.tryPromise({
-              try: () => conn.js.consumers.get(names.eventsStream, name),
-              catch: (error) => error,
-            }),
-          ),
-        )
-        const initial = yield* Effect.mapError(consumer, unavailable(`cannot subscribe as ${name}`))
-        yield* Effect.forkScoped(
-          pull({
-            label: `${names.eventsStream}/${name}`,
-            initial,
-            consumer: Effect.andThen(streams.restore(names.eventsStream), consumer),
-            ready: conn.ready,
-            closed: () => conn.nc.isClosed(),
-            batch: Effect.succeed(batch),
-            // Stopped mid-event, it is neither acknowledged nor refused: it comes again after the
-            // ack wait. (A refusal with no pull waiting is redelivered by nats-server 2.9 without
-            // counting the delivery, and sometimes twice.)
-            onMessage: (message) =>
-              Effect.flatMap(attempt(message, message.info.deliveryCount), (exit) =>
-                Effect.sync(() =>
-                  Exit.isSuccess(exit) ? message.ack() : message.nak(retryDelay(message.info.deliveryCount)),
-                ),
-              ),
-          }),
-        )
-        return
-      }
-
-      // An ordered consumer acknowledges nothing: retries happen here, and `cursor` is where a
-      // consumer re-created after a failure starts again.
-      let cursor = start - 1
-      let current: Consumer | undefined
-      // Not awaited: a consumer left behind expires by itself (inactive_threshold), a slow delete
-      // must not hold up a scope that closes.
-      const dropCurrent = Effect.sync(() => {
-        void current?.delete().catch(() => undefined)
-        current = undefined
-      })
-      const consumer = Effect.andThen(
-        dropCurrent,
-        Effect.tryPromise({
-          try: () =>
-            conn.js.consumers.get(names.eventsStream, { filter_subjects: filter, opt_start_seq: cursor + 1 }),
-          catch: (error) => error,
-        }).pipe(
-          Effect.tap((created) =>
-            Effect.sync(() => {
-              current = created
-            }),
-          ),
-        ),
-      )
-      const initial = yield* Effect.mapError(consumer, unavailable(`cannot subscribe to ${filter}`))
-      yield* Effect.addFinalizer(() => dropCurrent)
-      yield* Effect.forkScoped(
-        pull({
-          label: `${names.eventsStream} ordered ${filter}`,
-          initial,
-          consumer: Effect.andThen(streams.restore(names.eventsStream), consumer),
-          ready: conn.ready,
-          closed: () => conn.nc.isClosed(),
-          batch: Effect.succeed(orderedBatch),
-          onMessage: (message) =>
-            Effect.gen(function* () {
-              for (let n = 1; ; n++) {
-                const exit = yield* attempt(message, n)
-                if (Exit.isSuccess(exit)) break
-                yield* Effect.sleep(retryDelay(n))
-              }
-              cursor = message.seq
-            }),
-        }),
-      )
-    })
+  (options: SubscribeOptions, handle: Handle): Effect.Effect<void, BusUnavailable, Scope.Scope> =>
+    subscribeWith(conn, names, streams, registry, settings, options, handle)

@@ -22,28 +22,62 @@ import {
 } from "./Wire.ts"
 import type { Workload } from "./Workload.ts"
 
+const ask = Effect.fnUntraced(function* (
+  conn: Connection,
+  names: Names,
+  defaultTimeout: number,
+  contract: Query,
+  payload: unknown,
+  options: { readonly meta: Meta; readonly timeout?: number },
+) {
+  const subject = contract.subject
+  const data = yield* encodePayload(contract, payload)
+  const afterMs = options.timeout ?? defaultTimeout
+  const reply = yield* Effect.tryPromise({
+    try: () =>
+      conn.nc.request(names.subject(subject), data, {
+        timeout: afterMs,
+        headers: withMeta(options.meta),
+      }),
+    catch: (error) =>
+      isTimeout(error)
+        ? new BusTimeout({ subject, afterMs })
+        : isNoResponders(error)
+          ? new BusUnavailable({ reason: `no worker serves ${subject}` })
+          : new BusUnavailable({ reason: `cannot ask ${subject}: ${describe(error)}` }),
+  })
+  return yield* readReply(contract, reply)
+})
+
 export const request =
   (conn: Connection, names: Names, defaultTimeout: number) =>
   (contract: Query, payload: unknown, options: { readonly meta: Meta; readonly timeout?: number }) =>
-    Effect.gen(function* () {
-      const subject = contract.subject
-      const data = yield* encodePayload(contract, payload)
-      const afterMs = options.timeout ?? defaultTimeout
-      const reply = yield* Effect.tryPromise({
-        try: () =>
-          conn.nc.request(names.subject(subject), data, {
-            timeout: afterMs,
-            headers: withMeta(options.meta),
-          }),
-        catch: (error) =>
-          isTimeout(error)
-            ? new BusTimeout({ subject, afterMs })
-            : isNoResponders(error)
-              ? new BusUnavailable({ reason: `no worker serves ${subject}` })
-              : new BusUnavailable({ reason: `cannot ask ${subject}: ${describe(error)}` }),
-      })
-      return yield* readReply(contract, reply)
-    })
+    ask(conn, names, defaultTimeout, contract, payload, options)
+
+// Decodes the query, runs its handler and answers with its outcome through `respond`.
+const answerWith = Effect.fnUntraced(function* (
+  handler: RpcHandler,
+  message: Msg,
+  respond: (frame: Frame) => Effect.Effect<void>,
+) {
+  const payload = yield* Effect.result(decodePayload(handler.contract, message.data))
+  if (payload._tag === "Failure") return yield* respond(malformedFrame(payload.failure))
+  const context: HandlerContext = {
+    meta: readMeta(message.headers),
+    idempotencyKey: randomUUID(),
+    keyFromSender: false,
+    delivery: 1,
+  }
+  const outcome = yield* runHandler(handler, payload.success, context)
+  switch (outcome._tag) {
+    case "Replied":
+      return yield* Effect.flatMap(replyFrame(handler.contract, outcome.exit), respond)
+    case "Defect":
+      return yield* Effect.flatMap(replyFrame(handler.contract, Exit.fail(outcome.incident)), respond)
+    case "Interrupted":
+      return yield* respond(stoppedFrame())
+  }
+})
 
 const answer = (handler: RpcHandler, message: Msg) => {
   let answered = false
@@ -53,25 +87,7 @@ const answer = (handler: RpcHandler, message: Msg) => {
       answered = true
       message.respond(frame.data, { headers: frame.headers })
     })
-  return Effect.gen(function* () {
-    const payload = yield* Effect.result(decodePayload(handler.contract, message.data))
-    if (payload._tag === "Failure") return yield* respond(malformedFrame(payload.failure))
-    const context: HandlerContext = {
-      meta: readMeta(message.headers),
-      idempotencyKey: randomUUID(),
-      keyFromSender: false,
-      delivery: 1,
-    }
-    const outcome = yield* runHandler(handler, payload.success, context)
-    switch (outcome._tag) {
-      case "Replied":
-        return yield* Effect.flatMap(replyFrame(handler.contract, outcome.exit), respond)
-      case "Defect":
-        return yield* Effect.flatMap(replyFrame(handler.contract, Exit.fail(outcome.incident)), respond)
-      case "Interrupted":
-        return yield* respond(stoppedFrame())
-    }
-  }).pipe(Effect.onInterrupt(() => respond(stoppedFrame())))
+  return answerWith(handler, message, respond).pipe(Effect.onInterrupt(() => respond(stoppedFrame())))
 }
 
 /** Answers the handlers' queries until the scope closes. */

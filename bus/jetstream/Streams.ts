@@ -47,34 +47,33 @@ export const ensureStream = (jsm: JetStreamManager, spec: StreamSpec): Effect.Ef
 const mutable = ["ack_wait", "max_deliver", "max_ack_pending"] as const
 
 /** Creates a durable consumer, or brings an existing one's mutable settings up to date. */
-export const ensureConsumer = (
+export const ensureConsumer = Effect.fnUntraced(function* (
   jsm: JetStreamManager,
   stream: string,
   config: Partial<ConsumerConfig> & { readonly durable_name: string },
-): Effect.Effect<void, unknown> =>
-  Effect.gen(function* () {
-    const name = config.durable_name
-    const existing = yield* call(() => jsm.consumers.info(stream, name)).pipe(
-      Effect.catchIf(
-        (error) => apiCode(error) === ApiCode.consumerNotFound,
-        () => Effect.succeed(undefined),
+): Effect.fn.Return<void, unknown> {
+  const name = config.durable_name
+  const existing = yield* call(() => jsm.consumers.info(stream, name)).pipe(
+    Effect.catchIf(
+      (error) => apiCode(error) === ApiCode.consumerNotFound,
+      () => Effect.succeed(undefined),
+    ),
+  )
+  if (existing === undefined) {
+    yield* call(() => jsm.consumers.add(stream, config))
+    return
+  }
+  const changed = mutable.filter((key) => config[key] !== undefined && existing.config[key] !== config[key])
+  if (changed.length === 0) return
+  const update = Object.fromEntries(changed.map((key) => [key, config[key]]))
+  yield* call(() => jsm.consumers.update(stream, name, update)).pipe(
+    Effect.catch((error) =>
+      Effect.logWarning(`could not update consumer ${stream}/${name}`).pipe(
+        Effect.annotateLogs({ settings: changed.join(", "), cause: describe(error) }),
       ),
-    )
-    if (existing === undefined) {
-      yield* call(() => jsm.consumers.add(stream, config))
-      return
-    }
-    const changed = mutable.filter((key) => config[key] !== undefined && existing.config[key] !== config[key])
-    if (changed.length === 0) return
-    const update = Object.fromEntries(changed.map((key) => [key, config[key]]))
-    yield* call(() => jsm.consumers.update(stream, name, update)).pipe(
-      Effect.catch((error) =>
-        Effect.logWarning(`could not update consumer ${stream}/${name}`).pipe(
-          Effect.annotateLogs({ settings: changed.join(", "), cause: describe(error) }),
-        ),
-      ),
-    )
-  })
+    ),
+  )
+})
 
 export const specs = (names: Names, settings: StreamSettings) => {
   const dedupe = nanos(settings.dedupeWindow)
@@ -110,60 +109,59 @@ export const specs = (names: Names, settings: StreamSettings) => {
 }
 
 /** Ensures the events and replies streams now, and command streams on first use. */
-export const make = (
+export const make = Effect.fnUntraced(function* (
   conn: Connection,
   names: Names,
   settings: StreamSettings,
-): Effect.Effect<Streams, BusUnavailable> =>
-  Effect.gen(function* () {
-    const all = specs(names, settings)
-    const ensure = (spec: StreamSpec) =>
-      ensureStream(conn.jsm, spec).pipe(
-        Effect.mapError(
-          (error) =>
-            new BusUnavailable({ reason: `cannot set up the stream ${spec.name}: ${describe(error)}` }),
-        ),
-      )
-    const known = new Map<string, StreamSpec>()
-    const register = (spec: StreamSpec) => {
-      known.set(spec.name, spec)
-      conn.restore(spec.name, ensure(spec))
-    }
-    for (const spec of [all.events, all.replies]) {
-      yield* ensure(spec)
-      register(spec)
-    }
-    const restore = (stream: string) =>
+): Effect.fn.Return<Streams, BusUnavailable> {
+  const all = specs(names, settings)
+  const ensure = (spec: StreamSpec) =>
+    ensureStream(conn.jsm, spec).pipe(
+      Effect.mapError(
+        (error) =>
+          new BusUnavailable({ reason: `cannot set up the stream ${spec.name}: ${describe(error)}` }),
+      ),
+    )
+  const known = new Map<string, StreamSpec>()
+  const register = (spec: StreamSpec) => {
+    known.set(spec.name, spec)
+    conn.restore(spec.name, ensure(spec))
+  }
+  for (const spec of [all.events, all.replies]) {
+    yield* ensure(spec)
+    register(spec)
+  }
+  const restore = (stream: string) =>
+    Effect.suspend(() => {
+      const spec = known.get(stream)
+      return spec === undefined ? Effect.void : ensure(spec)
+    })
+  const commandStreams = new Map<string, Promise<Exit.Exit<void, BusUnavailable>>>()
+  return {
+    command: (capability) =>
       Effect.suspend(() => {
-        const spec = known.get(stream)
-        return spec === undefined ? Effect.void : ensure(spec)
-      })
-    const commandStreams = new Map<string, Promise<Exit.Exit<void, BusUnavailable>>>()
-    return {
-      command: (capability) =>
-        Effect.suspend(() => {
-          const spec = all.command(capability)
-          let ensured = commandStreams.get(spec.name)
-          if (ensured === undefined) {
-            ensured = Effect.runPromiseExit(ensure(spec)).then((exit) => {
-              // A failure is not remembered: the next call tries again.
-              if (Exit.isSuccess(exit)) register(spec)
-              else commandStreams.delete(spec.name)
-              return exit
-            })
-            commandStreams.set(spec.name, ensured)
-          }
-          const once = ensured
-          return Effect.flatten(Effect.promise(() => once))
-        }),
-      restore,
-      repair: (stream) =>
-        void conn.fork(
-          restore(stream).pipe(
-            Effect.catch((error) =>
-              Effect.logWarning(`could not restore the stream ${stream}: ${error.reason}`),
-            ),
+        const spec = all.command(capability)
+        let ensured = commandStreams.get(spec.name)
+        if (ensured === undefined) {
+          ensured = Effect.runPromiseExit(ensure(spec)).then((exit) => {
+            // A failure is not remembered: the next call tries again.
+            if (Exit.isSuccess(exit)) register(spec)
+            else commandStreams.delete(spec.name)
+            return exit
+          })
+          commandStreams.set(spec.name, ensured)
+        }
+        const once = ensured
+        return Effect.flatten(Effect.promise(() => once))
+      }),
+    restore,
+    repair: (stream) =>
+      void conn.fork(
+        restore(stream).pipe(
+          Effect.catch((error) =>
+            Effect.logWarning(`could not restore the stream ${stream}: ${error.reason}`),
           ),
         ),
-    } satisfies Streams
-  })
+      ),
+  } satisfies Streams
+})

@@ -17,41 +17,40 @@ export interface Publication {
 }
 
 /** Sends until the stream acknowledges or fails for good; the caller bounds it with a timeout. */
-export const publish = (
+export const publish = Effect.fnUntraced(function* (
   conn: Connection,
   streams: Streams,
   publication: Publication,
-): Effect.Effect<PubAck, BusUnavailable> =>
-  Effect.gen(function* () {
-    const { stream, subject, data, msgID, headers } = publication
-    for (let attempt = 1; ; attempt++) {
-      yield* conn.ready
-      const result = yield* Effect.result(
-        Effect.tryPromise({
-          try: () => conn.js.publish(subject, data, { msgID, headers }),
-          catch: (error) => error,
+): Effect.fn.Return<PubAck, BusUnavailable> {
+  const { stream, subject, data, msgID, headers } = publication
+  for (let attempt = 1; ; attempt++) {
+    yield* conn.ready
+    const result = yield* Effect.result(
+      Effect.tryPromise({
+        try: () => conn.js.publish(subject, data, { msgID, headers }),
+        catch: (error) => error,
+      }),
+    )
+    if (result._tag === "Success") return result.success
+    const error = result.failure
+    if (isNoResponders(error)) {
+      streams.repair(stream)
+      return yield* Effect.fail(
+        new BusUnavailable({
+          reason: `no stream captures ${subject}: ${stream} is missing; the bus recreates it`,
         }),
       )
-      if (result._tag === "Success") return result.success
-      const error = result.failure
-      if (isNoResponders(error)) {
-        streams.repair(stream)
-        return yield* Effect.fail(
-          new BusUnavailable({
-            reason: `no stream captures ${subject}: ${stream} is missing; the bus recreates it`,
-          }),
-        )
-      }
-      if (isClosed(error))
-        return yield* Effect.fail(new BusUnavailable({ reason: "the NATS connection is closed" }))
-      if (error instanceof JetStreamApiError) {
-        return yield* Effect.fail(
-          new BusUnavailable({ reason: `${stream} refused ${subject}: ${describe(error)}` }),
-        )
-      }
-      yield* Effect.logDebug(`publishing to ${subject} failed; sending again`).pipe(
-        Effect.annotateLogs({ cause: describe(error), attempt }),
-      )
-      yield* Effect.sleep(Math.min(1_000, 100 * attempt))
     }
-  })
+    if (isClosed(error))
+      return yield* Effect.fail(new BusUnavailable({ reason: "the NATS connection is closed" }))
+    if (error instanceof JetStreamApiError) {
+      return yield* Effect.fail(
+        new BusUnavailable({ reason: `${stream} refused ${subject}: ${describe(error)}` }),
+      )
+    }
+    yield* Effect.logDebug(`publishing to ${subject} failed; sending again`).pipe(
+      Effect.annotateLogs({ cause: describe(error), attempt }),
+    )
+    yield* Effect.sleep(Math.min(1_000, 100 * attempt))
+  }
+})

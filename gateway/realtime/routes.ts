@@ -15,95 +15,94 @@ export interface BroadcastRoutesOptions {
   readonly broadcast: (message: BroadcastMessage) => void
 }
 
-export const broadcastRoutes = (options: BroadcastRoutesOptions): ReadonlyArray<Route> => {
-  /** The caller: its bearer token, or the apikey (already checked by the server) without one. */
-  const claimsOf = (request: HttpRequest) =>
-    options
-      .verifyJwt(callerToken(request))
-      .pipe(Effect.mapError((e) => new BadJwt({ status: 401, message: `invalid JWT: ${e.reason}` })))
+/** The caller: its bearer token, or the apikey (already checked by the server) without one. */
+const claimsOf = (options: BroadcastRoutesOptions, request: HttpRequest) =>
+  options
+    .verifyJwt(callerToken(request))
+    .pipe(Effect.mapError((e) => new BadJwt({ status: 401, message: `invalid JWT: ${e.reason}` })))
 
-  const mayWrite = (claims: Claims, subTopic: string) =>
-    options.authorizeTopic(subTopic, claims, "write").pipe(
-      Effect.flatMap((allowed) =>
-        allowed
-          ? Effect.void
-          : Effect.fail(
-              new BadJwt({
-                status: 403,
-                message: `You do not have permissions to write to this Channel topic: ${subTopic}`,
-              }),
-            ),
-      ),
-    )
+const mayWrite = (options: BroadcastRoutesOptions, claims: Claims, subTopic: string) =>
+  options.authorizeTopic(subTopic, claims, "write").pipe(
+    Effect.flatMap((allowed) =>
+      allowed
+        ? Effect.void
+        : Effect.fail(
+            new BadJwt({
+              status: 403,
+              message: `You do not have permissions to write to this Channel topic: ${subTopic}`,
+            }),
+          ),
+    ),
+  )
 
-  const many = route({
+const sendMany = Effect.fnUntraced(function* (options: BroadcastRoutesOptions, request: HttpRequest) {
+  const claims = yield* claimsOf(options, request)
+  const messages = (request.json as { messages?: unknown } | null)?.messages
+  if (!Array.isArray(messages))
+    return yield* new ValidationFailed({ message: "messages must be a list", field: "messages" })
+  const parsed: Array<BroadcastMessage> = []
+  for (const [i, m] of messages.entries()) {
+    const { topic, event, payload } = (m ?? {}) as Record<string, unknown>
+    if (typeof topic !== "string" || topic === "" || typeof event !== "string")
+      return yield* new ValidationFailed({
+        message: "each message needs a topic and an event",
+        field: `messages[${i}]`,
+      })
+    const isPrivate = (m as Record<string, unknown>)["private"] === true
+    if (isPrivate) yield* mayWrite(options, claims, topic)
+    parsed.push({
+      topic: `realtime:${topic}`,
+      private: isPrivate,
+      event,
+      payload: { json: JSON.stringify(payload ?? {}) },
+      meta: "",
+    })
+  }
+  for (const message of parsed) options.broadcast(message)
+  return empty(202)
+})
+
+const sendOne = Effect.fnUntraced(function* (options: BroadcastRoutesOptions, request: HttpRequest) {
+  const claims = yield* claimsOf(options, request)
+  const subTopic = decodeURIComponent(request.params[0]!)
+  const event = decodeURIComponent(request.params[1]!)
+  const isPrivate = request.query.get("private") === "true"
+  if (isPrivate) yield* mayWrite(options, claims, subTopic)
+  const binary = (request.headers.get("content-type") ?? "").startsWith("application/octet-stream")
+  let json: string | undefined
+  if (!binary) {
+    const text = request.body.toString("utf8")
+    try {
+      json = JSON.stringify(JSON.parse(text))
+    } catch (error) {
+      return yield* new BadJson({ reason: text.trim() === "" ? "EOF" : (error as Error).message })
+    }
+  }
+  options.broadcast({
+    topic: `realtime:${subTopic}`,
+    private: isPrivate,
+    event,
+    payload: json === undefined ? { binary: new Uint8Array(request.body) } : { json },
+    meta: "",
+  })
+  return empty(202)
+})
+
+export const broadcastRoutes = (options: BroadcastRoutesOptions): ReadonlyArray<Route> => [
+  route({
     method: "post",
     path: "/realtime/v1/api/broadcast",
     protocol: "plain",
     apiKey: true,
     body: "json",
-    handle: (request) =>
-      Effect.gen(function* () {
-        const claims = yield* claimsOf(request)
-        const messages = (request.json as { messages?: unknown } | null)?.messages
-        if (!Array.isArray(messages))
-          return yield* new ValidationFailed({ message: "messages must be a list", field: "messages" })
-        const parsed: Array<BroadcastMessage> = []
-        for (const [i, m] of messages.entries()) {
-          const { topic, event, payload } = (m ?? {}) as Record<string, unknown>
-          if (typeof topic !== "string" || topic === "" || typeof event !== "string")
-            return yield* new ValidationFailed({
-              message: "each message needs a topic and an event",
-              field: `messages[${i}]`,
-            })
-          const isPrivate = (m as Record<string, unknown>)["private"] === true
-          if (isPrivate) yield* mayWrite(claims, topic)
-          parsed.push({
-            topic: `realtime:${topic}`,
-            private: isPrivate,
-            event,
-            payload: { json: JSON.stringify(payload ?? {}) },
-            meta: "",
-          })
-        }
-        for (const message of parsed) options.broadcast(message)
-        return empty(202)
-      }),
-  })
-
-  const one = route({
+    handle: (request) => sendMany(options, request),
+  }),
+  route({
     method: "post",
     path: "/realtime/v1/api/broadcast/:subTopic/events/:event",
     protocol: "plain",
     apiKey: true,
     body: "raw",
-    handle: (request) =>
-      Effect.gen(function* () {
-        const claims = yield* claimsOf(request)
-        const subTopic = decodeURIComponent(request.params[0]!)
-        const event = decodeURIComponent(request.params[1]!)
-        const isPrivate = request.query.get("private") === "true"
-        if (isPrivate) yield* mayWrite(claims, subTopic)
-        const binary = (request.headers.get("content-type") ?? "").startsWith("application/octet-stream")
-        let json: string | undefined
-        if (!binary) {
-          const text = request.body.toString("utf8")
-          try {
-            json = JSON.stringify(JSON.parse(text))
-          } catch (error) {
-            return yield* new BadJson({ reason: text.trim() === "" ? "EOF" : (error as Error).message })
-          }
-        }
-        options.broadcast({
-          topic: `realtime:${subTopic}`,
-          private: isPrivate,
-          event,
-          payload: json === undefined ? { binary: new Uint8Array(request.body) } : { json },
-          meta: "",
-        })
-        return empty(202)
-      }),
-  })
-
-  return [many, one]
-}
+    handle: (request) => sendOne(options, request),
+  }),
+]

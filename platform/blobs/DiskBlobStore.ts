@@ -57,6 +57,21 @@ const makingDirs = <A>(step: () => Promise<A>, make: () => Promise<unknown>): Pr
     return step()
   })
 
+/** The blobs under `blobs/dir` whose keys start with `prefix`, descending only where one may. */
+async function* walk(blobs: string, dir: string, prefix: string): AsyncGenerator<BlobEntry> {
+  const entries = await opendir(dir === "" ? blobs : join(blobs, dir)).catch(orMissing)
+  if (entries === undefined) return
+  for await (const entry of entries) {
+    const key = dir === "" ? entry.name : `${dir}/${entry.name}`
+    if (entry.isDirectory()) {
+      if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) yield* walk(blobs, key, prefix)
+    } else if (entry.isFile() && isBlobKey(key) && key.startsWith(prefix)) {
+      const file = await lstat(join(blobs, key)).catch(orMissing)
+      if (file !== undefined) yield { key, size: file.size, modified: file.mtime }
+    }
+  }
+}
+
 export const make = (root: string): BlobStoreShape => {
   const blobs = join(root, "blobs")
   const tmp = join(root, "tmp")
@@ -168,20 +183,6 @@ export const make = (root: string): BlobStoreShape => {
       Effect.asVoid,
     )
 
-  async function* walk(dir: string, prefix: string): AsyncGenerator<BlobEntry> {
-    const entries = await opendir(dir === "" ? blobs : join(blobs, dir)).catch(orMissing)
-    if (entries === undefined) return
-    for await (const entry of entries) {
-      const key = dir === "" ? entry.name : `${dir}/${entry.name}`
-      if (entry.isDirectory()) {
-        if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) yield* walk(key, prefix)
-      } else if (entry.isFile() && isBlobKey(key) && key.startsWith(prefix)) {
-        const file = await lstat(pathOf(key)).catch(orMissing)
-        if (file !== undefined) yield { key, size: file.size, modified: file.mtime }
-      }
-    }
-  }
-
   const list: BlobStoreShape["list"] = (prefix) =>
     Stream.unwrap(
       checkPrefix(prefix).pipe(
@@ -190,7 +191,7 @@ export const make = (root: string): BlobStoreShape => {
             // Start in the deepest directory the prefix names in full.
             {
               [Symbol.asyncIterator]: () =>
-                walk(prefix.slice(0, Math.max(0, prefix.lastIndexOf("/"))), prefix),
+                walk(blobs, prefix.slice(0, Math.max(0, prefix.lastIndexOf("/"))), prefix),
             },
             (cause) => storeError(`list ${prefix}`, cause),
           ),

@@ -96,6 +96,21 @@ const readText = async (response: IncomingMessage) => {
   return text
 }
 
+/** The blobs in `bucket` whose keys start with `prefix`, once `ensureBucket` has made the bucket. */
+async function* listing(
+  client: Client,
+  bucket: string,
+  ensureBucket: () => Promise<void>,
+  prefix: string,
+): AsyncGenerator<BlobEntry> {
+  await ensureBucket()
+  for await (const item of client.listObjectsV2(bucket, prefix, true) as AsyncIterable<BucketItem>) {
+    // Only what this store could have written: nothing else in the bucket is a blob.
+    if (item.name === undefined || !isBlobKey(item.name)) continue
+    yield { key: item.name, size: item.size, modified: item.lastModified }
+  }
+}
+
 export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
   const { bucket, region } = options
   const partSize = options.partSize ?? 8 * mib
@@ -357,23 +372,13 @@ export const make = (options: S3BlobStoreOptions): BlobStoreShape => {
   const remove: BlobStoreShape["remove"] = (keys) =>
     checkKeys(...keys).pipe(Effect.andThen(attempt("remove", () => removeObjects(keys))))
 
-  const objects = (prefix: string) => client.listObjectsV2(bucket, prefix, true) as AsyncIterable<BucketItem>
-
-  async function* listing(prefix: string): AsyncGenerator<BlobEntry> {
-    await ensureBucket()
-    for await (const item of objects(prefix)) {
-      // Only what this store could have written: nothing else in the bucket is a blob.
-      if (item.name === undefined || !isBlobKey(item.name)) continue
-      yield { key: item.name, size: item.size, modified: item.lastModified }
-    }
-  }
-
   const list: BlobStoreShape["list"] = (prefix) =>
     Stream.unwrap(
       checkPrefix(prefix).pipe(
         Effect.as(
-          Stream.fromAsyncIterable({ [Symbol.asyncIterator]: () => listing(prefix) }, (cause) =>
-            storeError(`list ${prefix}`, cause),
+          Stream.fromAsyncIterable(
+            { [Symbol.asyncIterator]: () => listing(client, bucket, ensureBucket, prefix) },
+            (cause) => storeError(`list ${prefix}`, cause),
           ),
         ),
       ),

@@ -2,7 +2,7 @@
 // projections, keep the reply under the key, commit. A command redelivered after its worker died
 // finds the reply and returns it, so it takes effect once.
 import { Data, Effect, Schema } from "effect"
-import type { HandlerContext } from "../../bus/Bus.ts"
+import type { HandlerContext, Meta } from "../../bus/Bus.ts"
 import { tagOf } from "../../contracts/avro/Codec.ts"
 import type { Command, ErrorOf, SuccessOf } from "../../contracts/Contract.ts"
 import { PgError, type PostgresShape, type Tx } from "../postgres/Postgres.ts"
@@ -82,6 +82,64 @@ const replay = <C extends Command>(
   return Effect.fail(Schema.decodeUnknownSync(schema as unknown as Runnable)(stored.reply) as ErrorOf<C>)
 }
 
+type CommandMeta = Meta & { readonly idempotencyKey: string; readonly causation: string }
+
+/** One attempt in `tx`: the reply a repeat finds, or the body's decision with its reply kept. */
+const decide = Effect.fnUntraced(function* <C extends Command, E, R>(
+  tx: Tx,
+  n: number,
+  options: CommandOptions<C>,
+  meta: CommandMeta,
+  keepMs: number,
+  body: (
+    tx: CommandTx,
+  ) => Effect.Effect<SuccessOf<C> | CommitThenFail<ErrorOf<C>>, E | EventStore.ConcurrencyConflict, R>,
+) {
+  const { contract, context } = options
+  // Reads come before the first write (see docs/architecture.md, "Commands, exactly once").
+  // A first delivery of a key the bus made cannot have run before; anything else may have,
+  // so its stored reply is looked up. Either way the command_log row's unique key is the
+  // backstop: a duplicate that slips through fails on insert and is retried with the lookup.
+  const mayRepeat = n > 0 || context.keyFromSender || context.delivery > 1
+  const stored = mayRepeat ? yield* lookup(tx, contract.subject, context.idempotencyKey) : undefined
+  if (stored !== undefined) return { stored, fresh: false, appended: false }
+  let appended = false
+  const commandTx: CommandTx = {
+    query: tx.query,
+    send: tx.send,
+    append: (streamId, expectedVersion, events) => {
+      appended ||= events.length > 0
+      return EventStore.append(tx, streamId, expectedVersion, events, meta)
+    },
+    readStream: (streamId) => EventStore.readStream(tx, streamId),
+    streamVersion: (streamId) => EventStore.streamVersion(tx, streamId),
+  }
+  const decision = yield* body(commandTx)
+  const reply: StoredReply =
+    decision instanceof CommitThenFail
+      ? {
+          outcome: decision.error._tag,
+          reply: Schema.encodeSync(
+            contract.errors.find((e) => tagOf(e) === decision.error._tag) as unknown as Runnable,
+          )(decision.error),
+        }
+      : { outcome: "ok", reply: Schema.encodeSync(contract.success as unknown as Runnable)(decision) }
+  // Sent, not waited for: it is answered with the commit, which reports a duplicate key.
+  yield* tx.send({
+    name: "reactor.command-store",
+    text: `insert into reactor.command_log (subject, idempotency_key, outcome, reply, expires_at)
+           values ($1, $2, $3, $4, now() + $5 * interval '1 millisecond')`,
+    values: [
+      contract.subject,
+      context.idempotencyKey,
+      reply.outcome,
+      JSON.stringify(options.sealer === undefined ? reply.reply : options.sealer.seal(reply.reply)),
+      keepMs,
+    ],
+  })
+  return { stored: reply, fresh: true, appended }
+})
+
 export const transact = <C extends Command, E, R>(
   postgres: PostgresShape,
   options: CommandOptions<C>,
@@ -101,52 +159,7 @@ export const transact = <C extends Command, E, R>(
 
   const attempt = (n: number) =>
     postgres
-      .transaction((tx) =>
-        Effect.gen(function* () {
-          // Reads come before the first write (see docs/architecture.md, "Commands, exactly once").
-          // A first delivery of a key the bus made cannot have run before; anything else may have,
-          // so its stored reply is looked up. Either way the command_log row's unique key is the
-          // backstop: a duplicate that slips through fails on insert and is retried with the lookup.
-          const mayRepeat = n > 0 || context.keyFromSender || context.delivery > 1
-          const stored = mayRepeat ? yield* lookup(tx, contract.subject, context.idempotencyKey) : undefined
-          if (stored !== undefined) return { stored, fresh: false, appended: false }
-          let appended = false
-          const commandTx: CommandTx = {
-            query: tx.query,
-            send: tx.send,
-            append: (streamId, expectedVersion, events) => {
-              appended ||= events.length > 0
-              return EventStore.append(tx, streamId, expectedVersion, events, meta)
-            },
-            readStream: (streamId) => EventStore.readStream(tx, streamId),
-            streamVersion: (streamId) => EventStore.streamVersion(tx, streamId),
-          }
-          const decision = yield* body(commandTx)
-          const reply: StoredReply =
-            decision instanceof CommitThenFail
-              ? {
-                  outcome: decision.error._tag,
-                  reply: Schema.encodeSync(
-                    contract.errors.find((e) => tagOf(e) === decision.error._tag) as unknown as Runnable,
-                  )(decision.error),
-                }
-              : { outcome: "ok", reply: Schema.encodeSync(contract.success as unknown as Runnable)(decision) }
-          // Sent, not waited for: it is answered with the commit, which reports a duplicate key.
-          yield* tx.send({
-            name: "reactor.command-store",
-            text: `insert into reactor.command_log (subject, idempotency_key, outcome, reply, expires_at)
-               values ($1, $2, $3, $4, now() + $5 * interval '1 millisecond')`,
-            values: [
-              contract.subject,
-              context.idempotencyKey,
-              reply.outcome,
-              JSON.stringify(options.sealer === undefined ? reply.reply : options.sealer.seal(reply.reply)),
-              keepMs,
-            ],
-          })
-          return { stored: reply, fresh: true, appended }
-        }),
-      )
+      .transaction((tx) => decide(tx, n, options, meta, keepMs, body))
       .pipe(
         Effect.catchIf(
           (error) =>

@@ -51,45 +51,46 @@ export const forwardCommits = (bus: BusShape): Effect.Effect<void, never, Scope.
  * and those other processes forward. This process's own forwarded ones come back over the bus
  * too, and are skipped: one wake-up each, not two. Runs until the scope closes.
  */
-export const followCommits = (bus: BusShape, onCommit: () => void): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.gen(function* () {
-    yield* Effect.acquireRelease(
-      Effect.sync(() => Wakeup.listen(onCommit)),
-      (stop) => Effect.sync(stop),
-    )
-    yield* bus
-      .listen(wakeupTopic, (from) => {
-        if (from !== processId) onCommit()
-      })
-      .pipe(Effect.ignore)
-  })
+export const followCommits = Effect.fnUntraced(function* (
+  bus: BusShape,
+  onCommit: () => void,
+): Effect.fn.Return<void, never, Scope.Scope> {
+  yield* Effect.acquireRelease(
+    Effect.sync(() => Wakeup.listen(onCommit)),
+    (stop) => Effect.sync(stop),
+  )
+  yield* bus
+    .listen(wakeupTopic, (from) => {
+      if (from !== processId) onCommit()
+    })
+    .pipe(Effect.ignore)
+})
 /** Arbitrary but fixed, and distinct from the migration lock. */
 const relayLock = 7_348_129_002
 
 /** Holds the relay lock on its own connection; succeeds once this process is the leader. */
-const becomeLeader = (url: string) =>
-  Effect.gen(function* () {
-    let lost = false
-    const client = yield* Effect.acquireRelease(
-      Effect.tryPromise(async () => {
-        const client = new pg.Client({ connectionString: url })
-        client.on("error", () => {
-          lost = true
-        })
-        client.on("end", () => {
-          lost = true
-        })
-        await client.connect()
-        return client
-      }),
-      (client) => Effect.promise(() => client.end().catch(() => undefined)),
-    )
-    // Waiting for the lock stays interruptible, so a standby relay can always be shut down.
-    yield* Effect.tryPromise(() =>
-      client.query<{ held: boolean }>("select pg_try_advisory_lock($1) as held", [relayLock]),
-    ).pipe(Effect.repeat({ until: ({ rows }) => rows[0]?.held === true, schedule: Schedule.spaced(1_000) }))
-    return { lost: () => lost }
-  })
+const becomeLeader = Effect.fnUntraced(function* (url: string) {
+  let lost = false
+  const client = yield* Effect.acquireRelease(
+    Effect.tryPromise(async () => {
+      const client = new pg.Client({ connectionString: url })
+      client.on("error", () => {
+        lost = true
+      })
+      client.on("end", () => {
+        lost = true
+      })
+      await client.connect()
+      return client
+    }),
+    (client) => Effect.promise(() => client.end().catch(() => undefined)),
+  )
+  // Waiting for the lock stays interruptible, so a standby relay can always be shut down.
+  yield* Effect.tryPromise(() =>
+    client.query<{ held: boolean }>("select pg_try_advisory_lock($1) as held", [relayLock]),
+  ).pipe(Effect.repeat({ until: ({ rows }) => rows[0]?.held === true, schedule: Schedule.spaced(1_000) }))
+  return { lost: () => lost }
+})
 
 /** Runs until interrupted; a failure (Postgres or the bus unreachable) restarts it after a pause. */
 export const run = (
@@ -107,6 +108,7 @@ export const run = (
   const checkpoints = postgres.autocommit({ locals: [["synchronous_commit", "off"]] })
 
   const relay = Effect.scoped(
+    // Made once per run: the relay's loop, restarted after a failure.
     Effect.gen(function* () {
       const leader = yield* becomeLeader(postgres.url)
       let wake: (() => void) | undefined

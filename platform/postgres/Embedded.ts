@@ -84,77 +84,76 @@ const stopOrphan = async (clusterDir: string) => {
 }
 
 /** Starts the cluster (initialising it on first use) and stops it when the scope closes. */
-export const start = (
+export const start = Effect.fnUntraced(function* (
   options: EmbeddedOptions,
-): Effect.Effect<EmbeddedCluster, EmbeddedPostgresError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const dataDir = resolve(options.dataDir)
-    const clusterDir = join(dataDir, "postgres")
-    const blocked = unreachableAncestor(clusterDir)
-    if (blocked !== undefined) {
-      return yield* new EmbeddedPostgresError({
-        message: `Postgres runs as the OS user "postgres", which cannot enter ${blocked}`,
-        hint: "set server.data_dir (REACTOR_SERVER_DATA_DIR) to a directory outside it, e.g. /var/lib/reactor, or make the path traversable (chmod o+x)",
-      })
-    }
-    const passwordFile = join(dataDir, "postgres.password")
-    const initialised = existsSync(join(clusterDir, "PG_VERSION"))
-    const password =
-      initialised && existsSync(passwordFile)
-        ? readFileSync(passwordFile, "utf8").trim()
-        : randomBytes(18).toString("base64url")
-    const port = options.port === 0 ? yield* Effect.promise(freePort) : options.port
-    const log: Array<string> = []
-    const cluster = new EmbeddedPostgres({
-      databaseDir: clusterDir,
-      port,
-      user: "postgres",
-      password,
-      persistent: true,
-      createPostgresUser: isRoot(),
-      initdbFlags: ["--encoding=UTF8", "--locale=C"],
-      postgresFlags: [
-        "-c",
-        "listen_addresses=127.0.0.1",
-        "-c",
-        `unix_socket_directories=${clusterDir}`,
-        ...Object.entries(options.settings ?? {}).flatMap(([k, v]) => ["-c", `${k}=${v}`]),
-      ],
-      onLog: (line) => {
-        log.push(line)
-        if (log.length > 50) log.shift()
-        options.onLog?.(line)
-      },
-      onError: (error) => log.push(String(error)),
+): Effect.fn.Return<EmbeddedCluster, EmbeddedPostgresError, Scope.Scope> {
+  const dataDir = resolve(options.dataDir)
+  const clusterDir = join(dataDir, "postgres")
+  const blocked = unreachableAncestor(clusterDir)
+  if (blocked !== undefined) {
+    return yield* new EmbeddedPostgresError({
+      message: `Postgres runs as the OS user "postgres", which cannot enter ${blocked}`,
+      hint: "set server.data_dir (REACTOR_SERVER_DATA_DIR) to a directory outside it, e.g. /var/lib/reactor, or make the path traversable (chmod o+x)",
     })
-    const failure = (message: string) => (cause: unknown) =>
-      new EmbeddedPostgresError({
-        message: `${message}: ${cause instanceof Error ? cause.message : String(cause ?? "")}`.trim(),
-        hint: `its last output was:\n${log.join("").split("\n").slice(-15).join("\n")}`,
-      })
-    if (!initialised) {
-      yield* Effect.tryPromise({
-        try: async () => {
-          await mkdir(dataDir, { recursive: true })
-          await cluster.initialise()
-          writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 })
-        },
-        catch: failure("could not initialise the embedded Postgres"),
-      })
-    }
-    yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: async () => {
-          await stopOrphan(clusterDir)
-          await cluster.start()
-        },
-        catch: failure("the embedded Postgres did not start"),
-      }),
-      () => Effect.promise(() => cluster.stop().catch(() => undefined)),
-    )
-    return {
-      url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
-      port,
-      dataDir: clusterDir,
-    }
+  }
+  const passwordFile = join(dataDir, "postgres.password")
+  const initialised = existsSync(join(clusterDir, "PG_VERSION"))
+  const password =
+    initialised && existsSync(passwordFile)
+      ? readFileSync(passwordFile, "utf8").trim()
+      : randomBytes(18).toString("base64url")
+  const port = options.port === 0 ? yield* Effect.promise(freePort) : options.port
+  const log: Array<string> = []
+  const cluster = new EmbeddedPostgres({
+    databaseDir: clusterDir,
+    port,
+    user: "postgres",
+    password,
+    persistent: true,
+    createPostgresUser: isRoot(),
+    initdbFlags: ["--encoding=UTF8", "--locale=C"],
+    postgresFlags: [
+      "-c",
+      "listen_addresses=127.0.0.1",
+      "-c",
+      `unix_socket_directories=${clusterDir}`,
+      ...Object.entries(options.settings ?? {}).flatMap(([k, v]) => ["-c", `${k}=${v}`]),
+    ],
+    onLog: (line) => {
+      log.push(line)
+      if (log.length > 50) log.shift()
+      options.onLog?.(line)
+    },
+    onError: (error) => log.push(String(error)),
   })
+  const failure = (message: string) => (cause: unknown) =>
+    new EmbeddedPostgresError({
+      message: `${message}: ${cause instanceof Error ? cause.message : String(cause ?? "")}`.trim(),
+      hint: `its last output was:\n${log.join("").split("\n").slice(-15).join("\n")}`,
+    })
+  if (!initialised) {
+    yield* Effect.tryPromise({
+      try: async () => {
+        await mkdir(dataDir, { recursive: true })
+        await cluster.initialise()
+        writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 })
+      },
+      catch: failure("could not initialise the embedded Postgres"),
+    })
+  }
+  yield* Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async () => {
+        await stopOrphan(clusterDir)
+        await cluster.start()
+      },
+      catch: failure("the embedded Postgres did not start"),
+    }),
+    () => Effect.promise(() => cluster.stop().catch(() => undefined)),
+  )
+  return {
+    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
+    port,
+    dataDir: clusterDir,
+  }
+})

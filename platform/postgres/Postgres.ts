@@ -194,121 +194,118 @@ const writeBatch = (client: pg.PoolClient) => {
   }
 }
 
-export const make = (
+export const make = Effect.fnUntraced(function* (
   url: string,
   poolSize: number,
   sharedConnections = 2,
-): Effect.Effect<PostgresShape, never, Scope.Scope> =>
-  Effect.gen(function* () {
-    // Pipelining: a statement is written as soon as it is asked for, not when the one before it is
-    // answered, which is what lets transactions send what they need not wait for.
-    const config = { connectionString: url, pipeline: true }
-    const pool = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const pool = new pg.Pool({ ...config, max: poolSize, idleTimeoutMillis: 30_000 })
-        // An idle connection that Postgres drops (a restart) must not take the process down.
-        pool.on("error", (error) =>
-          Effect.runFork(Effect.logWarning(`idle Postgres connection lost: ${error.message}`)),
-        )
-        return pool
-      }),
-      (pool) => Effect.promise(() => pool.end()),
-    )
-    const shared = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        SharedConnections.make(config, { count: sharedConnections, checkout: () => pool.connect() }),
-      ),
-      (shared) => Effect.promise(() => shared.end()),
-    )
-
-    /**
-     * A pooled connection for `use`. One whose work was interrupted mid-statement, or that
-     * `spoiled` says is in doubt, is closed rather than reused; one whose work failed cleanly (a
-     * client's bad filter) is reused.
-     */
-    const withConnection = <A, E, R>(
-      use: (client: pg.PoolClient) => Effect.Effect<A, E, R>,
-      spoiled: () => boolean = () => false,
-    ) =>
-      Effect.acquireUseRelease(
-        Effect.tryPromise({ try: () => pool.connect(), catch: toPgError }),
-        use,
-        (client, exit) =>
-          Effect.sync(() =>
-            client.release(
-              exit._tag === "Failure" && (spoiled() || Cause.hasInterrupts(exit.cause)) ? true : undefined,
-            ),
-          ),
+): Effect.fn.Return<PostgresShape, never, Scope.Scope> {
+  // Pipelining: a statement is written as soon as it is asked for, not when the one before it is
+  // answered, which is what lets transactions send what they need not wait for.
+  const config = { connectionString: url, pipeline: true }
+  const pool = yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      const pool = new pg.Pool({ ...config, max: poolSize, idleTimeoutMillis: 30_000 })
+      // An idle connection that Postgres drops (a restart) must not take the process down.
+      pool.on("error", (error) =>
+        Effect.runFork(Effect.logWarning(`idle Postgres connection lost: ${error.message}`)),
       )
+      return pool
+    }),
+    (pool) => Effect.promise(() => pool.end()),
+  )
+  const shared = yield* Effect.acquireRelease(
+    Effect.sync(() =>
+      SharedConnections.make(config, { count: sharedConnections, checkout: () => pool.connect() }),
+    ),
+    (shared) => Effect.promise(() => shared.end()),
+  )
 
-    const transaction: PostgresShape["transaction"] = <A, E, R>(
-      body: (tx: Tx) => Effect.Effect<A, E, R>,
-      options?: TransactionOptions,
-    ) =>
-      Effect.suspend(() => {
-        let clean = true
-        return withConnection<A, E | PgError, R>(
-          (client) => {
-            const { tx, end, flush } = transactionTx(client)
-            return tx.send(options?.readOnly === true ? "begin read only" : "begin").pipe(
-              Effect.andThen(body(tx)),
-              Effect.tap(() => end(options?.rollbackOnly === true ? "rollback" : "commit")),
-              Effect.onError(() =>
-                Effect.suspend(() => {
-                  flush()
-                  return queryOn(client)("rollback")
-                }).pipe(
-                  Effect.catch(() => {
-                    clean = false
-                    return Effect.void
-                  }),
-                ),
+  /**
+   * A pooled connection for `use`. One whose work was interrupted mid-statement, or that
+   * `spoiled` says is in doubt, is closed rather than reused; one whose work failed cleanly (a
+   * client's bad filter) is reused.
+   */
+  const withConnection = <A, E, R>(
+    use: (client: pg.PoolClient) => Effect.Effect<A, E, R>,
+    spoiled: () => boolean = () => false,
+  ) =>
+    Effect.acquireUseRelease(
+      Effect.tryPromise({ try: () => pool.connect(), catch: toPgError }),
+      use,
+      (client, exit) =>
+        Effect.sync(() =>
+          client.release(
+            exit._tag === "Failure" && (spoiled() || Cause.hasInterrupts(exit.cause)) ? true : undefined,
+          ),
+        ),
+    )
+
+  const transaction: PostgresShape["transaction"] = <A, E, R>(
+    body: (tx: Tx) => Effect.Effect<A, E, R>,
+    options?: TransactionOptions,
+  ) =>
+    Effect.suspend(() => {
+      let clean = true
+      return withConnection<A, E | PgError, R>(
+        (client) => {
+          const { tx, end, flush } = transactionTx(client)
+          return tx.send(options?.readOnly === true ? "begin read only" : "begin").pipe(
+            Effect.andThen(body(tx)),
+            Effect.tap(() => end(options?.rollbackOnly === true ? "rollback" : "commit")),
+            Effect.onError(() =>
+              Effect.suspend(() => {
+                flush()
+                return queryOn(client)("rollback")
+              }).pipe(
+                Effect.catch(() => {
+                  clean = false
+                  return Effect.void
+                }),
               ),
-            )
-          },
-          // A transaction that would not roll back leaves its connection in doubt.
-          () => !clean,
-        )
-      })
+            ),
+          )
+        },
+        // A transaction that would not roll back leaves its connection in doubt.
+        () => !clean,
+      )
+    })
 
-    const autocommit = (options: AutocommitOptions): Tx => {
-      const settings = settingsOf(options)
-      const query: Tx["query"] = (statement, values) =>
-        Effect.tryPromise({
-          try: () => shared.query(toConfig(statement, values), settings),
-          catch: toPgError,
-        }) as never
-      return { query, send: (statement, values) => Effect.asVoid(query(statement, values)) }
-    }
+  const autocommit = (options: AutocommitOptions): Tx => {
+    const settings = settingsOf(options)
+    const query: Tx["query"] = (statement, values) =>
+      Effect.tryPromise({
+        try: () => shared.query(toConfig(statement, values), settings),
+        catch: toPgError,
+      }) as never
+    return { query, send: (statement, values) => Effect.asVoid(query(statement, values)) }
+  }
 
-    const batch: PostgresShape["batch"] = (statement, settings, trailing) =>
-      withConnection((client) =>
-        Effect.tryPromise({
-          try: () => querySettled(client, statement, settings, trailing),
-          catch: toPgError,
-        }),
-      ) as never
+  const batch: PostgresShape["batch"] = (statement, settings, trailing) =>
+    withConnection((client) =>
+      Effect.tryPromise({
+        try: () => querySettled(client, statement, settings, trailing),
+        catch: toPgError,
+      }),
+    ) as never
 
-    const poolQuery = queryOn(pool)
-    return {
-      query: poolQuery,
-      send: (statement, values) => Effect.asVoid(poolQuery(statement, values)),
-      autocommit,
-      batch,
-      transaction,
-      pool,
-      url,
-    }
-  })
+  const poolQuery = queryOn(pool)
+  return {
+    query: poolQuery,
+    send: (statement, values) => Effect.asVoid(poolQuery(statement, values)),
+    autocommit,
+    batch,
+    transaction,
+    pool,
+    url,
+  }
+})
 
 /** The pool for the configured database; the embedded one is started before this layer is built. */
-export const layer = (url: string) =>
-  Layer.effect(
-    Postgres,
-    Effect.gen(function* () {
-      const config = yield* ReactorConfig
-      return yield* make(url, config.database.pool_size)
-    }),
-  )
+const fromConfig = Effect.fnUntraced(function* (url: string) {
+  const config = yield* ReactorConfig
+  return yield* make(url, config.database.pool_size)
+})
+
+export const layer = (url: string) => Layer.effect(Postgres, fromConfig(url))
 
 export const redactUrl = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@")

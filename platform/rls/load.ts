@@ -107,54 +107,52 @@ interface ColumnRow extends Column {
  * emptied for its duration so that `pg_get_expr` qualifies every name the same way, whatever the
  * caller's search path, and is restored afterwards.
  */
-export const load = (
+export const load = Effect.fnUntraced(function* (
   tx: Tx,
   schemas: ReadonlyArray<string>,
   roles: ReadonlyArray<string> = apiRoles,
-): Effect.Effect<Array<TablePolicies>, PgError> =>
-  Effect.gen(function* () {
-    const saved = yield* tx.query<{ path: string }>(
-      "select current_setting('search_path') as path, set_config('search_path', 'pg_catalog', true)",
-    )
-    const tables = (yield* tx.query<TableRow & Record<string, unknown>>(tablesSql, [schemas, roles])).rows
-    const policies = (yield* tx.query<PolicyRow & Record<string, unknown>>(policiesSql, [schemas, roles]))
-      .rows
-    const oids = [...new Set([...tables.map((t) => t.oid), ...policies.flatMap((p) => p.relations)])]
-    const columns = (yield* tx.query<ColumnRow & Record<string, unknown>>(columnsSql, [oids])).rows
-    yield* tx.query("select set_config('search_path', $1, true)", [saved.rows[0]!.path])
+): Effect.fn.Return<Array<TablePolicies>, PgError> {
+  const saved = yield* tx.query<{ path: string }>(
+    "select current_setting('search_path') as path, set_config('search_path', 'pg_catalog', true)",
+  )
+  const tables = (yield* tx.query<TableRow & Record<string, unknown>>(tablesSql, [schemas, roles])).rows
+  const policies = (yield* tx.query<PolicyRow & Record<string, unknown>>(policiesSql, [schemas, roles])).rows
+  const oids = [...new Set([...tables.map((t) => t.oid), ...policies.flatMap((p) => p.relations)])]
+  const columns = (yield* tx.query<ColumnRow & Record<string, unknown>>(columnsSql, [oids])).rows
+  yield* tx.query("select set_config('search_path', $1, true)", [saved.rows[0]!.path])
 
-    const relations = new Map<string, Relation>()
-    for (const row of columns) {
-      const relation = relations.get(row.oid) ?? {
-        schema: row.schema,
-        table: row.table,
-        columns: [],
-        key: [],
-      }
-      relations.set(row.oid, {
-        ...relation,
-        columns: [...relation.columns, { name: row.name, type: row.type }],
-        key: row.key ? [...relation.key, row.name] : relation.key,
-      })
+  const relations = new Map<string, Relation>()
+  for (const row of columns) {
+    const relation = relations.get(row.oid) ?? {
+      schema: row.schema,
+      table: row.table,
+      columns: [],
+      key: [],
     }
-    return tables.map(({ oid, schema, table, rowSecurity, forceRowSecurity, access }) => ({
-      schema,
-      table,
-      columns: relations.get(oid)?.columns ?? [],
-      key: relations.get(oid)?.key ?? [],
-      rowSecurity,
-      forceRowSecurity,
-      access,
-      policies: policies
-        .filter((p) => p.table === oid)
-        .map((p) => ({
-          name: p.name,
-          permissive: p.permissive,
-          command: p.command,
-          using: p.using,
-          roles: p.roles,
-          appliesTo: p.appliesTo,
-          relations: p.relations.filter((r) => r !== oid).flatMap((r) => relations.get(r) ?? []),
-        })),
-    }))
-  })
+    relations.set(row.oid, {
+      ...relation,
+      columns: [...relation.columns, { name: row.name, type: row.type }],
+      key: row.key ? [...relation.key, row.name] : relation.key,
+    })
+  }
+  return tables.map(({ oid, schema, table, rowSecurity, forceRowSecurity, access }) => ({
+    schema,
+    table,
+    columns: relations.get(oid)?.columns ?? [],
+    key: relations.get(oid)?.key ?? [],
+    rowSecurity,
+    forceRowSecurity,
+    access,
+    policies: policies
+      .filter((p) => p.table === oid)
+      .map((p) => ({
+        name: p.name,
+        permissive: p.permissive,
+        command: p.command,
+        using: p.using,
+        roles: p.roles,
+        appliesTo: p.appliesTo,
+        relations: p.relations.filter((r) => r !== oid).flatMap((r) => relations.get(r) ?? []),
+      })),
+  }))
+})

@@ -14,19 +14,18 @@ export interface WorkerOptions {
   readonly ackWait?: number
 }
 
-export const serve = (options: WorkerOptions = {}) =>
-  Effect.gen(function* () {
-    const bus = yield* Bus
-    const handlers = yield* Effect.all([
-      SignUp,
-      SignInAnonymously,
-      SignInWithPassword,
-      RefreshSession,
-      UpdateUser,
-      SignOut,
-      GetUser,
-    ])
-    yield* bus.serve({ group: "auth", handlers, ...options })
-  })
+export const serve = Effect.fnUntraced(function* (options: WorkerOptions = {}) {
+  const bus = yield* Bus
+  const handlers = yield* Effect.all([
+    SignUp,
+    SignInAnonymously,
+    SignInWithPassword,
+    RefreshSession,
+    UpdateUser,
+    SignOut,
+    GetUser,
+  ])
+  yield* bus.serve({ group: "auth", handlers, ...options })
+})
 
 export const layer = (options: WorkerOptions = {}) => Layer.effectDiscard(serve(options))

@@ -3,7 +3,7 @@
 // sends it after every migration or DDL statement, whoever ran it).
 import { Context, Effect, Layer } from "effect"
 import { onSchemaChange } from "../../platform/postgres/Listener.ts"
-import { Postgres } from "../../platform/postgres/Postgres.ts"
+import { Postgres, type Tx } from "../../platform/postgres/Postgres.ts"
 import { DataSettings } from "./Config.ts"
 import { load, type SchemaCache } from "./schema/SchemaCache.ts"
 
@@ -23,14 +23,13 @@ export const layer = Layer.effect(
     const postgres = yield* Postgres
     const { schemas } = yield* DataSettings
 
-    const fetch = postgres.transaction((tx) =>
-      Effect.gen(function* () {
-        // Tables created while no event trigger could catch them (no superuser) are captured here.
-        // (At start, `reactor start` has just done it: then this finds nothing to do.)
-        yield* tx.query("select reactor.capture_schemas($1::text[])", [schemas])
-        return yield* load(tx, schemas)
-      }),
-    )
+    const fetchIn = Effect.fnUntraced(function* (tx: Tx) {
+      // Tables created while no event trigger could catch them (no superuser) are captured here.
+      // (At start, `reactor start` has just done it: then this finds nothing to do.)
+      yield* tx.query("select reactor.capture_schemas($1::text[])", [schemas])
+      return yield* load(tx, schemas)
+    })
+    const fetch = postgres.transaction(fetchIn)
     let cache: SchemaCache | undefined
     const reload = fetch.pipe(
       Effect.tap((next) =>

@@ -11,12 +11,11 @@ export interface WorkerOptions {
   readonly ackWait?: number
 }
 
-export const serve = (options: WorkerOptions = {}) =>
-  Effect.gen(function* () {
-    const bus = yield* Bus
-    const handlers = yield* Effect.all([Read, Write])
-    yield* bus.serve({ group: "data", handlers, ...options })
-  })
+export const serve = Effect.fnUntraced(function* (options: WorkerOptions = {}) {
+  const bus = yield* Bus
+  const handlers = yield* Effect.all([Read, Write])
+  yield* bus.serve({ group: "data", handlers, ...options })
+})
 
 export const layer = (options: WorkerOptions = {}) =>
   Layer.effectDiscard(serve(options)).pipe(Layer.provide(SchemaCatalog.layer), Layer.provide(Config.layer))

@@ -11,7 +11,7 @@ import { Duration, Effect, Schedule, Stream } from "effect"
 import type { BlobStoreShape } from "../../platform/blobs/BlobStore.ts"
 import * as EventStore from "../../platform/eventlog/EventStore.ts"
 import * as Wakeup from "../../platform/eventlog/Wakeup.ts"
-import type { PostgresShape } from "../../platform/postgres/Postgres.ts"
+import type { PostgresShape, Tx } from "../../platform/postgres/Postgres.ts"
 import { logRemovals } from "./handlers/common.ts"
 
 export interface JanitorOptions {
@@ -31,59 +31,65 @@ export interface SweepReport {
 /** `hashtext('reactor.storage.janitor')`, fixed so every process takes the same lock. */
 const lockKey = 726_354_109
 
-export const sweep = (postgres: PostgresShape, blobs: BlobStoreShape, graceMs: number) =>
-  Effect.gen(function* () {
-    const tokens = yield* postgres.query("delete from storage.upload_tokens where expires_at < now()")
-    const temporary = yield* blobs.cleanTemporary(graceMs)
-    const reconciled = yield* postgres.transaction((tx) =>
-      Effect.gen(function* () {
-        const { rows } = yield* tx.query<{ locked: boolean }>(
-          "select pg_try_advisory_xact_lock($1) as locked",
-          [lockKey],
-        )
-        if (rows[0]?.locked !== true) return { orphanBlobs: 0, lostObjects: 0 }
-        // Keys of every object, and the blobs there are: both sets fit in memory up to millions.
-        const objects = yield* tx.query<{
-          id: string
-          bucket_id: string
-          name: string
-          blob_key: string
-          at: Date
-        }>("select id, bucket_id, name, blob_key, updated_at as at from storage.objects")
-        const recorded = new Set(objects.rows.map((o) => o.blob_key))
-        const cutoff = Date.now() - graceMs
-        const stored = new Set<string>()
-        const orphans: Array<string> = []
-        yield* Stream.runForEach(blobs.list(""), (blob) =>
-          Effect.sync(() => {
-            stored.add(blob.key)
-            if (!recorded.has(blob.key) && blob.modified.getTime() < cutoff) orphans.push(blob.key)
-          }),
-        )
-        if (orphans.length > 0) yield* blobs.remove(orphans)
-        const lost = objects.rows.filter((o) => !stored.has(o.blob_key) && o.at.getTime() < cutoff)
-        const meta = { requestId: `janitor-${randomUUID()}` }
-        for (const object of lost) {
-          yield* Effect.logWarning(
-            `storage object ${object.bucket_id}/${object.name} has lost its bytes (${object.blob_key}); recording it removed`,
-          )
-        }
-        if (lost.length > 0) {
-          yield* tx.query("delete from storage.objects where id = any($1::uuid[])", [lost.map((o) => o.id)])
-        }
-        yield* logRemovals(
-          {
-            streamVersion: (stream) => EventStore.streamVersion(tx, stream),
-            append: (stream, version, events) => EventStore.append(tx, stream, version, events, meta),
-          },
-          lost,
-        )
-        return { orphanBlobs: orphans.length, lostObjects: lost.length }
-      }),
+/**
+ * Under the advisory lock, when this process gets it: removes blobs no object points at and
+ * records removed the objects whose bytes are gone.
+ */
+const reconcile = Effect.fnUntraced(function* (tx: Tx, blobs: BlobStoreShape, graceMs: number) {
+  const { rows } = yield* tx.query<{ locked: boolean }>("select pg_try_advisory_xact_lock($1) as locked", [
+    lockKey,
+  ])
+  if (rows[0]?.locked !== true) return { orphanBlobs: 0, lostObjects: 0 }
+  // Keys of every object, and the blobs there are: both sets fit in memory up to millions.
+  const objects = yield* tx.query<{
+    id: string
+    bucket_id: string
+    name: string
+    blob_key: string
+    at: Date
+  }>("select id, bucket_id, name, blob_key, updated_at as at from storage.objects")
+  const recorded = new Set(objects.rows.map((o) => o.blob_key))
+  const cutoff = Date.now() - graceMs
+  const stored = new Set<string>()
+  const orphans: Array<string> = []
+  yield* Stream.runForEach(blobs.list(""), (blob) =>
+    Effect.sync(() => {
+      stored.add(blob.key)
+      if (!recorded.has(blob.key) && blob.modified.getTime() < cutoff) orphans.push(blob.key)
+    }),
+  )
+  if (orphans.length > 0) yield* blobs.remove(orphans)
+  const lost = objects.rows.filter((o) => !stored.has(o.blob_key) && o.at.getTime() < cutoff)
+  const meta = { requestId: `janitor-${randomUUID()}` }
+  for (const object of lost) {
+    yield* Effect.logWarning(
+      `storage object ${object.bucket_id}/${object.name} has lost its bytes (${object.blob_key}); recording it removed`,
     )
-    if (reconciled.lostObjects > 0) Wakeup.signal()
-    return { expiredTokens: tokens.rowCount ?? 0, temporary, ...reconciled } satisfies SweepReport
-  })
+  }
+  if (lost.length > 0) {
+    yield* tx.query("delete from storage.objects where id = any($1::uuid[])", [lost.map((o) => o.id)])
+  }
+  yield* logRemovals(
+    {
+      streamVersion: (stream) => EventStore.streamVersion(tx, stream),
+      append: (stream, version, events) => EventStore.append(tx, stream, version, events, meta),
+    },
+    lost,
+  )
+  return { orphanBlobs: orphans.length, lostObjects: lost.length }
+})
+
+export const sweep = Effect.fnUntraced(function* (
+  postgres: PostgresShape,
+  blobs: BlobStoreShape,
+  graceMs: number,
+) {
+  const tokens = yield* postgres.query("delete from storage.upload_tokens where expires_at < now()")
+  const temporary = yield* blobs.cleanTemporary(graceMs)
+  const reconciled = yield* postgres.transaction((tx) => reconcile(tx, blobs, graceMs))
+  if (reconciled.lostObjects > 0) Wakeup.signal()
+  return { expiredTokens: tokens.rowCount ?? 0, temporary, ...reconciled } satisfies SweepReport
+})
 
 /** Sweeps now and then every `intervalMs`, logging what it removed; a failed sweep waits for the next. */
 export const run = (postgres: PostgresShape, blobs: BlobStoreShape, options: JanitorOptions) =>

@@ -35,45 +35,43 @@ export const object = (
     : Effect.fail(new ValidationFailed({ message: `${name} must be an object`, field: name }))
 }
 
-export const rateLimit = (
+export const rateLimit = Effect.fnUntraced(function* (
   request: HttpRequest,
   bucket: string,
   pick: (limits: typeof AuthGateway.Service.limits) => Limit,
-) =>
-  Effect.gen(function* () {
-    const gateway = yield* AuthGateway
-    const wait = gateway.limiter.take(bucket, request.ip, pick(gateway.limits))
-    if (wait !== undefined) return yield* new RateLimited({ retryAfterSeconds: wait })
-  })
+) {
+  const gateway = yield* AuthGateway
+  const wait = gateway.limiter.take(bucket, request.ip, pick(gateway.limits))
+  if (wait !== undefined) return yield* new RateLimited({ retryAfterSeconds: wait })
+})
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** The signed-in user of a request, checked as GoTrue checks it. */
-export const signedIn = (request: HttpRequest) =>
-  Effect.gen(function* () {
-    const token = bearer(request)
-    if (token === undefined) return yield* new NoAuthorization()
-    const gateway = yield* AuthGateway
-    const claims = yield* gateway.verify(token).pipe(
-      Effect.mapError(
-        (e) =>
-          new BadJwt({
-            message: `invalid JWT: unable to parse or verify signature, ${e.reason}`,
-            status: 403,
-          }),
-      ),
-    )
-    if (typeof claims.sub !== "string" || claims.sub === "") {
-      return yield* new BadJwt({ message: "invalid claim: missing sub claim", status: 403 })
-    }
-    if (!uuid.test(claims.sub))
-      return yield* new BadJwt({ message: "invalid claim: sub claim must be a UUID", status: 400 })
-    const session = claims.session_id
-    if (session !== undefined && (typeof session !== "string" || !uuid.test(session))) {
-      return yield* new BadJwt({ message: "invalid claim: session_id claim must be a UUID", status: 403 })
-    }
-    return { userId: claims.sub, sessionId: (session as string | undefined) ?? null, claims }
-  })
+export const signedIn = Effect.fnUntraced(function* (request: HttpRequest) {
+  const token = bearer(request)
+  if (token === undefined) return yield* new NoAuthorization()
+  const gateway = yield* AuthGateway
+  const claims = yield* gateway.verify(token).pipe(
+    Effect.mapError(
+      (e) =>
+        new BadJwt({
+          message: `invalid JWT: unable to parse or verify signature, ${e.reason}`,
+          status: 403,
+        }),
+    ),
+  )
+  if (typeof claims.sub !== "string" || claims.sub === "") {
+    return yield* new BadJwt({ message: "invalid claim: missing sub claim", status: 403 })
+  }
+  if (!uuid.test(claims.sub))
+    return yield* new BadJwt({ message: "invalid claim: sub claim must be a UUID", status: 400 })
+  const session = claims.session_id
+  if (session !== undefined && (typeof session !== "string" || !uuid.test(session))) {
+    return yield* new BadJwt({ message: "invalid claim: session_id claim must be a UUID", status: 403 })
+  }
+  return { userId: claims.sub, sessionId: (session as string | undefined) ?? null, claims }
+})
 
 /** A route of the GoTrue surface: behind the API key, its errors in GoTrue's shape. */
 export const gotrueRoute = <R>(definition: Omit<Route<R>, "protocol" | "apiKey">): Route<R> =>

@@ -35,22 +35,21 @@ export const settings = gotrueRoute({
   method: "get",
   path: "/auth/v1/settings",
   body: "none",
-  handle: () =>
-    Effect.gen(function* () {
-      const { settings } = yield* AuthGateway
-      return json(200, {
-        external: {
-          ...Object.fromEntries(providers.map((p) => [p, false])),
-          anonymous_users: settings.anonymousSignIns,
-          email: true,
-        },
-        disable_signup: settings.disableSignup,
-        mailer_autoconfirm: settings.autoconfirm,
-        phone_autoconfirm: false,
-        sms_provider: "",
-        saml_enabled: false,
-        saml_private_key_next_configured: false,
-        passkeys_enabled: false,
-      })
-    }),
+  handle: Effect.fnUntraced(function* () {
+    const { settings } = yield* AuthGateway
+    return json(200, {
+      external: {
+        ...Object.fromEntries(providers.map((p) => [p, false])),
+        anonymous_users: settings.anonymousSignIns,
+        email: true,
+      },
+      disable_signup: settings.disableSignup,
+      mailer_autoconfirm: settings.autoconfirm,
+      phone_autoconfirm: false,
+      sms_provider: "",
+      saml_enabled: false,
+      saml_private_key_next_configured: false,
+      passkeys_enabled: false,
+    })
+  }),
 })

@@ -64,6 +64,35 @@ const answer = (reply: Data.RestReply): HttpResponse => ({
   ...(reply.body === "" ? {} : { body: reply.body }),
 })
 
+/** One body for every method and kind: the request goes to the data worker as a query or a command. */
+const handleRest = Effect.fnUntraced(function* (
+  request: HttpRequest,
+  kind: "table" | "rpc",
+  timeout: number,
+) {
+  const bus = yield* Bus
+  const gateway = yield* DataGateway
+  const claims = yield* caller(request)
+  const schema = yield* schemaOf(request, gateway.schemas)
+  const payload: Data.RestRequest = {
+    role: claims.role,
+    claims: claimsText(claims),
+    method: request.method as Data.RestRequest["method"],
+    schema,
+    target: { kind, name: yield* nameOf(request) },
+    query: queryOf(request),
+    prefer: request.headers.get("prefer") ?? null,
+    accept: request.headers.get("accept") ?? null,
+    range: request.headers.get("range") ?? null,
+    body: request.body.length === 0 ? null : request.body.toString("utf8"),
+  }
+  const reply =
+    request.method === "GET" || request.method === "HEAD"
+      ? yield* bus.request(Data.Read, payload, { meta: request.meta, timeout })
+      : yield* bus.send(Data.Write, payload, commandOptions(request, timeout))
+  return answer(reply)
+})
+
 const restRoute = (
   method: Method,
   kind: "table" | "rpc",
@@ -75,29 +104,7 @@ const restRoute = (
     protocol: "postgrest",
     apiKey: true,
     body: method === "get" || method === "head" || method === "del" ? "none" : "raw",
-    handle: Effect.fnUntraced(function* (request) {
-      const bus = yield* Bus
-      const gateway = yield* DataGateway
-      const claims = yield* caller(request)
-      const schema = yield* schemaOf(request, gateway.schemas)
-      const payload: Data.RestRequest = {
-        role: claims.role,
-        claims: claimsText(claims),
-        method: request.method as Data.RestRequest["method"],
-        schema,
-        target: { kind, name: yield* nameOf(request) },
-        query: queryOf(request),
-        prefer: request.headers.get("prefer") ?? null,
-        accept: request.headers.get("accept") ?? null,
-        range: request.headers.get("range") ?? null,
-        body: request.body.length === 0 ? null : request.body.toString("utf8"),
-      }
-      const reply =
-        request.method === "GET" || request.method === "HEAD"
-          ? yield* bus.request(Data.Read, payload, { meta: request.meta, timeout })
-          : yield* bus.send(Data.Write, payload, commandOptions(request, timeout))
-      return answer(reply)
-    }),
+    handle: (request) => handleRest(request, kind, timeout),
   })
 
 const methods: ReadonlyArray<Method> = ["get", "head", "post", "patch", "put", "del"]

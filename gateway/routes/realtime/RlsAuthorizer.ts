@@ -140,25 +140,25 @@ select coalesce(${using}, false) as visible from jsonb_populate_record(null::${r
           : undefined
       return inMemory ?? `${claims.role}|${stableClaims(claims)}`
     },
-    allowed: (change: RowChange, audiences) =>
-      Effect.gen(function* () {
-        const qualified = key(change.schema, change.table)
-        if (!options.policies().tables.has(qualified)) yield* options.refresh
-        const policies = options.policies()
-        const row = change.type === "DELETE" ? change.old_record : change.record
-        const decided = audiences.map(({ claims }) => decideHere(policies, qualified, claims, row))
-        const open = audiences.filter((_, i) => decided[i] === undefined)
-        if (open.length === 0) return decided as Array<boolean>
-        const answers = yield* askDatabase(policies.tables.get(qualified)!, row!, open).pipe(
-          // Unknown is not allowed: a change is withheld rather than shown to someone it may not be for.
-          Effect.catch((error) =>
-            Effect.logWarning(`realtime authorization query failed: ${error.message}`).pipe(
-              Effect.as(open.map(() => false)),
-            ),
+    // Made once per authorizer: a generator made per change cost the gateway a promoted heap.
+    allowed: Effect.fnUntraced(function* (change: RowChange, audiences: ReadonlyArray<Audience>) {
+      const qualified = key(change.schema, change.table)
+      if (!options.policies().tables.has(qualified)) yield* options.refresh
+      const policies = options.policies()
+      const row = change.type === "DELETE" ? change.old_record : change.record
+      const decided = audiences.map(({ claims }) => decideHere(policies, qualified, claims, row))
+      const open = audiences.filter((_, i) => decided[i] === undefined)
+      if (open.length === 0) return decided as Array<boolean>
+      const answers = yield* askDatabase(policies.tables.get(qualified)!, row!, open).pipe(
+        // Unknown is not allowed: a change is withheld rather than shown to someone it may not be for.
+        Effect.catch((error) =>
+          Effect.logWarning(`realtime authorization query failed: ${error.message}`).pipe(
+            Effect.as(open.map(() => false)),
           ),
-        )
-        let next = 0
-        return decided.map((d) => d ?? answers[next++]!)
-      }),
+        ),
+      )
+      let next = 0
+      return decided.map((d) => d ?? answers[next++]!)
+    }),
   }
 }

@@ -6,7 +6,8 @@
 // message.
 import { Effect } from "effect"
 import { isApiRole } from "../../../contracts/shared.ts"
-import { type PostgresShape, setLocals } from "../../../platform/postgres/Postgres.ts"
+import { type PostgresShape, setLocals, type Tx } from "../../../platform/postgres/Postgres.ts"
+import type { Settings } from "../../../platform/postgres/SettingsQuery.ts"
 import { claimsText } from "../../http/claimsText.ts"
 import type { TopicAuthorizer } from "../../realtime/Gateway.ts"
 
@@ -29,6 +30,31 @@ const visible = { name: "realtime.probe-visible", text: "select 1 from realtime.
 /** Postgres's insufficient_privilege: a policy's WITH CHECK refused the row. */
 const refused = "42501"
 
+/** The probe as the caller, in a transaction that is rolled back: whether its policies let it through. */
+const check = Effect.fnUntraced(function* (
+  tx: Tx,
+  action: keyof typeof extensionOf,
+  values: Array<string>,
+  asCaller: Settings,
+) {
+  if (action === "read") {
+    // Inserted as the gateway's own role, which owns the table and so is not bound by
+    // its policies; then looked for as the caller, whose SELECT policies decide.
+    const { rows } = yield* tx.query<{ id: string }>({ ...probe, values })
+    yield* setLocals(tx, asCaller)
+    const seen = yield* tx.query({ ...visible, values: [rows[0]!.id] })
+    return seen.rowCount === 1
+  }
+  yield* setLocals(tx, asCaller)
+  return yield* tx.query({ ...attempt, values }).pipe(
+    Effect.as(true),
+    Effect.catchIf(
+      (error) => error.code === refused,
+      () => Effect.succeed(false),
+    ),
+  )
+})
+
 export const topicPolicies =
   (postgres: PostgresShape): TopicAuthorizer =>
   (topic, claims, action) => {
@@ -41,28 +67,7 @@ export const topicPolicies =
     ] as const
     const values = [topic, extensionOf[action]]
     return postgres
-      .transaction(
-        (tx) =>
-          Effect.gen(function* () {
-            if (action === "read") {
-              // Inserted as the gateway's own role, which owns the table and so is not bound by
-              // its policies; then looked for as the caller, whose SELECT policies decide.
-              const { rows } = yield* tx.query<{ id: string }>({ ...probe, values })
-              yield* setLocals(tx, asCaller)
-              const seen = yield* tx.query({ ...visible, values: [rows[0]!.id] })
-              return seen.rowCount === 1
-            }
-            yield* setLocals(tx, asCaller)
-            return yield* tx.query({ ...attempt, values }).pipe(
-              Effect.as(true),
-              Effect.catchIf(
-                (error) => error.code === refused,
-                () => Effect.succeed(false),
-              ),
-            )
-          }),
-        { rollbackOnly: true },
-      )
+      .transaction((tx) => check(tx, action, values, asCaller), { rollbackOnly: true })
       .pipe(
         // A policy that fails to run (a typo, a missing table) denies, and says why in the log.
         Effect.catch((error) =>

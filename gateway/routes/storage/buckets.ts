@@ -2,7 +2,7 @@
 import { Effect } from "effect"
 import { Bus } from "../../../bus/Bus.ts"
 import * as Storage from "../../../contracts/storage.ts"
-import { commandOptions } from "../../http/HttpRequest.ts"
+import { commandOptions, type HttpRequest } from "../../http/HttpRequest.ts"
 import { json } from "../../http/HttpResponse.ts"
 import type { Route } from "../../Route.ts"
 import type { AuthGateway } from "../auth/AuthGateway.ts"
@@ -15,22 +15,28 @@ type Needs = Bus | AuthGateway
 const bucketRoute = (...[method, path, body, handle]: Parameters<typeof storageRoute<Needs>>) =>
   storageRoute(method, path, body, handle, true)
 
+type BucketCommand = typeof Storage.EmptyBucket | typeof Storage.DeleteBucket
+
+const handleBucketCommand = Effect.fnUntraced(function* (
+  request: HttpRequest,
+  contract: BucketCommand,
+  message: string,
+  timeout: number,
+) {
+  const bus = yield* Bus
+  const caller = yield* callerOf(request)
+  yield* bus.send(contract, { caller, id: yield* bucketOf(request) }, commandOptions(request, timeout))
+  return json(200, { message })
+})
+
 /** A command on one bucket that needs nothing but its id, answered with storage-js's message. */
 const bucketCommand = (
   method: "post" | "del",
   path: string,
-  contract: typeof Storage.EmptyBucket | typeof Storage.DeleteBucket,
+  contract: BucketCommand,
   message: string,
   timeout: number,
-) =>
-  bucketRoute(method, path, "json", (request) =>
-    Effect.gen(function* () {
-      const bus = yield* Bus
-      const caller = yield* callerOf(request)
-      yield* bus.send(contract, { caller, id: yield* bucketOf(request) }, commandOptions(request, timeout))
-      return json(200, { message })
-    }),
-  )
+) => bucketRoute(method, path, "json", (request) => handleBucketCommand(request, contract, message, timeout))
 
 const settingKeys = ["public", "file_size_limit", "allowed_mime_types"] as const
 
@@ -67,78 +73,77 @@ const settingsOf = (body: unknown): typeof Storage.BucketSettings.Type | Storage
 
 const fail = (error: Storage.StorageError) => Effect.fail(error)
 
+const listBuckets = Effect.fnUntraced(function* (request: HttpRequest, timeout: number) {
+  const bus = yield* Bus
+  const caller = yield* callerOf(request)
+  const q = request.query
+  const int = (name: string) => {
+    const v = q.get(name)
+    return v !== null && /^\d+$/.test(v) ? Number(v) : null
+  }
+  const buckets = yield* bus.request(
+    Storage.ListBuckets,
+    {
+      caller,
+      limit: int("limit"),
+      offset: int("offset"),
+      search: q.get("search") || null,
+      sort_column: q.get("sortColumn") || null,
+      sort_order: q.get("sortOrder") || null,
+    },
+    { meta: request.meta, timeout },
+  )
+  return json(200, buckets)
+})
+
+const getBucket = Effect.fnUntraced(function* (request: HttpRequest, timeout: number) {
+  const bus = yield* Bus
+  const caller = yield* callerOf(request)
+  return json(
+    200,
+    yield* bus.request(
+      Storage.GetBucket,
+      { caller, id: yield* bucketOf(request) },
+      { meta: request.meta, timeout },
+    ),
+  )
+})
+
+const createBucket = Effect.fnUntraced(function* (request: HttpRequest, timeout: number) {
+  const bus = yield* Bus
+  const caller = yield* callerOf(request)
+  const body = request.json as { id?: unknown; name?: unknown }
+  const id = typeof body.id === "string" ? body.id : typeof body.name === "string" ? body.name : undefined
+  if (id === undefined) return yield* fail(Storage.errors.invalid("body must have required property 'name'"))
+  const settings = settingsOf(body)
+  if (settings instanceof Storage.StorageError) return yield* fail(settings)
+  const name = typeof body.name === "string" ? body.name : id
+  const created = yield* bus.send(
+    Storage.CreateBucket,
+    { caller, id, name, settings },
+    commandOptions(request, timeout),
+  )
+  return json(200, created)
+})
+
+const updateBucket = Effect.fnUntraced(function* (request: HttpRequest, timeout: number) {
+  const bus = yield* Bus
+  const caller = yield* callerOf(request)
+  const settings = settingsOf(request.json)
+  if (settings instanceof Storage.StorageError) return yield* fail(settings)
+  yield* bus.send(
+    Storage.UpdateBucket,
+    { caller, id: yield* bucketOf(request), settings },
+    commandOptions(request, timeout),
+  )
+  return json(200, { message: "Successfully updated" })
+})
+
 export const bucketRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
-  bucketRoute("get", "/storage/v1/bucket", "none", (request) =>
-    Effect.gen(function* () {
-      const bus = yield* Bus
-      const caller = yield* callerOf(request)
-      const q = request.query
-      const int = (name: string) => {
-        const v = q.get(name)
-        return v !== null && /^\d+$/.test(v) ? Number(v) : null
-      }
-      const buckets = yield* bus.request(
-        Storage.ListBuckets,
-        {
-          caller,
-          limit: int("limit"),
-          offset: int("offset"),
-          search: q.get("search") || null,
-          sort_column: q.get("sortColumn") || null,
-          sort_order: q.get("sortOrder") || null,
-        },
-        { meta: request.meta, timeout },
-      )
-      return json(200, buckets)
-    }),
-  ),
-  bucketRoute("get", "/storage/v1/bucket/:id", "none", (request) =>
-    Effect.gen(function* () {
-      const bus = yield* Bus
-      const caller = yield* callerOf(request)
-      return json(
-        200,
-        yield* bus.request(
-          Storage.GetBucket,
-          { caller, id: yield* bucketOf(request) },
-          { meta: request.meta, timeout },
-        ),
-      )
-    }),
-  ),
-  bucketRoute("post", "/storage/v1/bucket", "json", (request) =>
-    Effect.gen(function* () {
-      const bus = yield* Bus
-      const caller = yield* callerOf(request)
-      const body = request.json as { id?: unknown; name?: unknown }
-      const id = typeof body.id === "string" ? body.id : typeof body.name === "string" ? body.name : undefined
-      if (id === undefined)
-        return yield* fail(Storage.errors.invalid("body must have required property 'name'"))
-      const settings = settingsOf(body)
-      if (settings instanceof Storage.StorageError) return yield* fail(settings)
-      const name = typeof body.name === "string" ? body.name : id
-      const created = yield* bus.send(
-        Storage.CreateBucket,
-        { caller, id, name, settings },
-        commandOptions(request, timeout),
-      )
-      return json(200, created)
-    }),
-  ),
-  bucketRoute("put", "/storage/v1/bucket/:id", "json", (request) =>
-    Effect.gen(function* () {
-      const bus = yield* Bus
-      const caller = yield* callerOf(request)
-      const settings = settingsOf(request.json)
-      if (settings instanceof Storage.StorageError) return yield* fail(settings)
-      yield* bus.send(
-        Storage.UpdateBucket,
-        { caller, id: yield* bucketOf(request), settings },
-        commandOptions(request, timeout),
-      )
-      return json(200, { message: "Successfully updated" })
-    }),
-  ),
+  bucketRoute("get", "/storage/v1/bucket", "none", (request) => listBuckets(request, timeout)),
+  bucketRoute("get", "/storage/v1/bucket/:id", "none", (request) => getBucket(request, timeout)),
+  bucketRoute("post", "/storage/v1/bucket", "json", (request) => createBucket(request, timeout)),
+  bucketRoute("put", "/storage/v1/bucket/:id", "json", (request) => updateBucket(request, timeout)),
   bucketCommand("post", "/storage/v1/bucket/:id/empty", Storage.EmptyBucket, "Successfully emptied", timeout),
   bucketCommand("del", "/storage/v1/bucket/:id", Storage.DeleteBucket, "Successfully deleted", timeout),
 ]

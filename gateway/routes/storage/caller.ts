@@ -7,19 +7,18 @@ import { claimsText } from "../../http/claimsText.ts"
 import { callerToken, type HttpRequest } from "../../http/HttpRequest.ts"
 import { AuthGateway } from "../auth/AuthGateway.ts"
 
-export const callerOf = (request: HttpRequest) =>
-  Effect.gen(function* () {
-    const { verify } = yield* AuthGateway
-    const token = callerToken(request)
-    if (token === "") {
-      return yield* Effect.fail(errors.invalidJwt("headers must have required property 'authorization'"))
-    }
-    const claims = yield* verify(token).pipe(Effect.mapError((e) => errors.invalidJwt(e.reason)))
-    if (!isApiRole(claims.role)) {
-      return yield* Effect.fail(errors.invalidJwt(`role ${claims.role} may not use Storage`))
-    }
-    return { role: claims.role, claims: claimsText(claims) } satisfies Caller
-  })
+export const callerOf = Effect.fnUntraced(function* (request: HttpRequest) {
+  const { verify } = yield* AuthGateway
+  const token = callerToken(request)
+  if (token === "") {
+    return yield* Effect.fail(errors.invalidJwt("headers must have required property 'authorization'"))
+  }
+  const claims = yield* verify(token).pipe(Effect.mapError((e) => errors.invalidJwt(e.reason)))
+  if (!isApiRole(claims.role)) {
+    return yield* Effect.fail(errors.invalidJwt(`role ${claims.role} may not use Storage`))
+  }
+  return { role: claims.role, claims: claimsText(claims) } satisfies Caller
+})
 
 /** Who asks a public route: nobody in particular. */
 export const anonymous: Caller = { role: "anon", claims: JSON.stringify({ role: "anon" }) }

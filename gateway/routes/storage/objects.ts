@@ -106,152 +106,158 @@ export interface UploadGrant {
 }
 
 /** Upload: prepare (nothing stored yet), stream to the blob store, record. */
-export const upload = (
+export const upload = Effect.fnUntraced(function* (
   request: HttpRequest,
   prefix: string,
   upsert: boolean | undefined,
   timeout: number,
   grant?: UploadGrant,
-) =>
-  Effect.gen(function* () {
-    const bus = yield* Bus
-    const blobs = yield* BlobStore
-    const caller = grant?.caller ?? (yield* callerOf(request))
-    const { bucket, name } = yield* target(request, prefix)
-    const replace = grant?.upsert ?? upsert ?? request.headers.get("x-upsert") === "true"
-    const declared = request.headers.get("content-length")
-    const multipart = /^multipart\/form-data/i.test(request.headers.get("content-type") ?? "")
-    const body = yield* incoming(request)
-    // A form's length includes its boundaries and fields: only a raw body's is the object's.
-    const size = declared !== undefined && !multipart && /^\d+$/.test(declared) ? Number(declared) : null
-    const plan = yield* bus.request(
-      Storage.PrepareUpload,
+) {
+  const bus = yield* Bus
+  const blobs = yield* BlobStore
+  const caller = grant?.caller ?? (yield* callerOf(request))
+  const { bucket, name } = yield* target(request, prefix)
+  const replace = grant?.upsert ?? upsert ?? request.headers.get("x-upsert") === "true"
+  const declared = request.headers.get("content-length")
+  const multipart = /^multipart\/form-data/i.test(request.headers.get("content-type") ?? "")
+  const body = yield* incoming(request)
+  // A form's length includes its boundaries and fields: only a raw body's is the object's.
+  const size = declared !== undefined && !multipart && /^\d+$/.test(declared) ? Number(declared) : null
+  const plan = yield* bus.request(
+    Storage.PrepareUpload,
+    {
+      caller,
+      bucket,
+      name,
+      upsert: replace,
+      mimetype: body.mimetype,
+      size,
+      upload_token: grant?.uploadToken ?? null,
+    },
+    { meta: request.meta, timeout },
+  )
+  const stored = yield* blobs
+    .put(plan.blob_key, body.body, {
+      limit: plan.limit,
+      contentType: body.mimetype,
+      ...(size === null ? {} : { size }),
+    })
+    .pipe(Effect.catchTag("BlobTooLarge", () => Effect.fail(errors.tooLarge())))
+  if (dieAfterBlob) process.kill(process.pid, "SIGKILL")
+  const recorded = yield* bus
+    .send(
+      Storage.PutObject,
       {
         caller,
         bucket,
         name,
         upsert: replace,
+        blob_key: plan.blob_key,
+        size: stored.size,
+        etag: stored.etag,
         mimetype: body.mimetype,
-        size,
+        cache_control: body.cacheControl,
+        user_metadata: body.userMetadata,
+        owner: grant?.owner ?? null,
         upload_token: grant?.uploadToken ?? null,
       },
-      { meta: request.meta, timeout },
+      commandOptions(request, timeout),
     )
-    const stored = yield* blobs
-      .put(plan.blob_key, body.body, {
-        limit: plan.limit,
-        contentType: body.mimetype,
-        ...(size === null ? {} : { size }),
-      })
-      .pipe(Effect.catchTag("BlobTooLarge", () => Effect.fail(errors.tooLarge())))
-    if (dieAfterBlob) process.kill(process.pid, "SIGKILL")
-    const recorded = yield* bus
-      .send(
-        Storage.PutObject,
-        {
-          caller,
-          bucket,
-          name,
-          upsert: replace,
-          blob_key: plan.blob_key,
-          size: stored.size,
-          etag: stored.etag,
-          mimetype: body.mimetype,
-          cache_control: body.cacheControl,
-          user_metadata: body.userMetadata,
-          owner: grant?.owner ?? null,
-          upload_token: grant?.uploadToken ?? null,
-        },
-        commandOptions(request, timeout),
-      )
-      // Not recorded, so nobody will ever read these bytes.
-      .pipe(Effect.tapError(() => Effect.ignore(blobs.remove([plan.blob_key]))))
-    return json(200, { Id: recorded.id, Key: `${bucket}/${name}` })
-  })
+    // Not recorded, so nobody will ever read these bytes.
+    .pipe(Effect.tapError(() => Effect.ignore(blobs.remove([plan.blob_key]))))
+  return json(200, { Id: recorded.id, Key: `${bucket}/${name}` })
+})
 
 const quoted = (etag: string) => (etag.startsWith('"') ? etag : `"${etag}"`)
 
 /** Download or HEAD: the object as its metadata says, ranges and revalidation included. */
-export const download = (request: HttpRequest, object: Storage.StoredObject) =>
-  Effect.gen(function* () {
-    const blobs = yield* BlobStore
-    const size = object.metadata.size
-    const etag = quoted(object.metadata.eTag)
-    const headers: Record<string, string> = {
-      "content-type": object.metadata.mimetype,
-      "cache-control": object.metadata.cacheControl,
-      etag,
-      "last-modified": new Date(object.updated_at).toUTCString(),
-      "accept-ranges": "bytes",
+export const download = Effect.fnUntraced(function* (request: HttpRequest, object: Storage.StoredObject) {
+  const blobs = yield* BlobStore
+  const size = object.metadata.size
+  const etag = quoted(object.metadata.eTag)
+  const headers: Record<string, string> = {
+    "content-type": object.metadata.mimetype,
+    "cache-control": object.metadata.cacheControl,
+    etag,
+    "last-modified": new Date(object.updated_at).toUTCString(),
+    "accept-ranges": "bytes",
+  }
+  const name = request.query.get("download")
+  if (name !== null) {
+    const filename = name === "" ? (object.name.split("/").pop() ?? object.name) : name
+    headers["content-disposition"] = `attachment; filename*=UTF-8''${encodeURIComponent(filename)}`
+  }
+  const ifNoneMatch = request.headers.get("if-none-match")
+  if (ifNoneMatch?.split(",").some((t) => t.trim() === etag || t.trim() === "*")) {
+    return { status: 304, headers } satisfies HttpResponse
+  }
+  const asked = request.headers.get("range")
+  let range: ByteRange | undefined
+  let status = 200
+  if (asked !== undefined) {
+    const parsed = byteRange(asked, size)
+    if (parsed === "unsatisfiable") {
+      return yield* Effect.fail(errors.range())
     }
-    const name = request.query.get("download")
-    if (name !== null) {
-      const filename = name === "" ? (object.name.split("/").pop() ?? object.name) : name
-      headers["content-disposition"] = `attachment; filename*=UTF-8''${encodeURIComponent(filename)}`
+    if (parsed !== undefined) {
+      range = parsed
+      status = 206
+      headers["content-range"] = `bytes ${parsed.start}-${parsed.end}/${size}`
     }
-    const ifNoneMatch = request.headers.get("if-none-match")
-    if (ifNoneMatch?.split(",").some((t) => t.trim() === etag || t.trim() === "*")) {
-      return { status: 304, headers } satisfies HttpResponse
-    }
-    const asked = request.headers.get("range")
-    let range: ByteRange | undefined
-    let status = 200
-    if (asked !== undefined) {
-      const parsed = byteRange(asked, size)
-      if (parsed === "unsatisfiable") {
-        return yield* Effect.fail(errors.range())
-      }
-      if (parsed !== undefined) {
-        range = parsed
-        status = 206
-        headers["content-range"] = `bytes ${parsed.start}-${parsed.end}/${size}`
-      }
-    }
-    const length = range === undefined ? size : range.end - range.start + 1
-    if (request.method === "HEAD" || length === 0) return { status, headers, length } satisfies HttpResponse
-    const body = yield* blobs
-      .get(object.blob_key, range)
-      .pipe(Effect.catchTag("BlobNotFound", () => Effect.fail(errors.noSuchKey())))
-    return { status, headers, stream: { body, length } } satisfies HttpResponse
-  })
+  }
+  const length = range === undefined ? size : range.end - range.start + 1
+  if (request.method === "HEAD" || length === 0) return { status, headers, length } satisfies HttpResponse
+  const body = yield* blobs
+    .get(object.blob_key, range)
+    .pipe(Effect.catchTag("BlobNotFound", () => Effect.fail(errors.noSuchKey())))
+  return { status, headers, stream: { body, length } } satisfies HttpResponse
+})
+
+const handleRead = Effect.fnUntraced(function* (
+  request: HttpRequest,
+  prefix: string,
+  access: "caller" | "public",
+  timeout: number,
+) {
+  const bus = yield* Bus
+  const caller = access === "public" ? anonymous : yield* callerOf(request)
+  const { bucket, name } = yield* target(request, prefix)
+  const object = yield* bus.request(
+    Storage.GetObject,
+    { caller, bucket, name, public: access === "public" },
+    { meta: request.meta, timeout },
+  )
+  return yield* download(request, object)
+})
 
 const read = (prefix: string, access: "caller" | "public", timeout: number) => (request: HttpRequest) =>
-  Effect.gen(function* () {
-    const bus = yield* Bus
-    const caller = access === "public" ? anonymous : yield* callerOf(request)
-    const { bucket, name } = yield* target(request, prefix)
-    const object = yield* bus.request(
-      Storage.GetObject,
-      { caller, bucket, name, public: access === "public" },
-      { meta: request.meta, timeout },
-    )
-    return yield* download(request, object)
-  })
+  handleRead(request, prefix, access, timeout)
 
-const info = (timeout: number) => (request: HttpRequest) =>
-  Effect.gen(function* () {
-    const bus = yield* Bus
-    const caller = yield* callerOf(request)
-    const { bucket, name } = yield* target(request, "/storage/v1/object/info")
-    const o = yield* bus.request(
-      Storage.GetObject,
-      { caller, bucket, name, public: false },
-      { meta: request.meta, timeout },
-    )
-    return json(200, {
-      id: o.id,
-      name: o.name,
-      version: o.version,
-      bucket_id: o.bucket_id,
-      size: o.metadata.size,
-      content_type: o.metadata.mimetype,
-      cache_control: o.metadata.cacheControl,
-      etag: quoted(o.metadata.eTag),
-      metadata: o.user_metadata,
-      last_modified: o.updated_at,
-      created_at: o.created_at,
-    })
+const handleInfo = Effect.fnUntraced(function* (request: HttpRequest, timeout: number) {
+  const bus = yield* Bus
+  const caller = yield* callerOf(request)
+  const { bucket, name } = yield* target(request, "/storage/v1/object/info")
+  const o = yield* bus.request(
+    Storage.GetObject,
+    { caller, bucket, name, public: false },
+    { meta: request.meta, timeout },
+  )
+  return json(200, {
+    id: o.id,
+    name: o.name,
+    version: o.version,
+    bucket_id: o.bucket_id,
+    size: o.metadata.size,
+    content_type: o.metadata.mimetype,
+    cache_control: o.metadata.cacheControl,
+    etag: quoted(o.metadata.eTag),
+    metadata: o.user_metadata,
+    last_modified: o.updated_at,
+    created_at: o.created_at,
   })
+})
+
+const info = (timeout: number) => (request: HttpRequest) => handleInfo(request, timeout)
 
 /** A list's `sortBy`: a column it may sort by (name by default) and an order (ascending by default). */
 const sortOf = <C extends string>(
@@ -269,33 +275,34 @@ const sortOf = <C extends string>(
 
 const sortColumns = new Set(["name", "updated_at", "created_at", "last_accessed_at"] as const)
 
-const list = (timeout: number) => (request: HttpRequest) =>
-  Effect.gen(function* () {
-    const bus = yield* Bus
-    const caller = yield* callerOf(request)
-    const body = (request.json ?? {}) as {
-      prefix?: unknown
-      limit?: unknown
-      offset?: unknown
-      search?: unknown
-      sortBy?: { column?: unknown; order?: unknown }
-    }
-    const sort = yield* sortOf(body.sortBy, sortColumns)
-    const entries = yield* bus.request(
-      Storage.ListObjects,
-      {
-        caller,
-        bucket: yield* bucketOf(request),
-        prefix: typeof body.prefix === "string" ? body.prefix : "",
-        limit: typeof body.limit === "number" ? Math.trunc(body.limit) : 100,
-        offset: typeof body.offset === "number" ? Math.trunc(body.offset) : 0,
-        search: typeof body.search === "string" ? body.search : "",
-        ...sort,
-      },
-      { meta: request.meta, timeout },
-    )
-    return json(200, entries)
-  })
+const handleList = Effect.fnUntraced(function* (request: HttpRequest, timeout: number) {
+  const bus = yield* Bus
+  const caller = yield* callerOf(request)
+  const body = (request.json ?? {}) as {
+    prefix?: unknown
+    limit?: unknown
+    offset?: unknown
+    search?: unknown
+    sortBy?: { column?: unknown; order?: unknown }
+  }
+  const sort = yield* sortOf(body.sortBy, sortColumns)
+  const entries = yield* bus.request(
+    Storage.ListObjects,
+    {
+      caller,
+      bucket: yield* bucketOf(request),
+      prefix: typeof body.prefix === "string" ? body.prefix : "",
+      limit: typeof body.limit === "number" ? Math.trunc(body.limit) : 100,
+      offset: typeof body.offset === "number" ? Math.trunc(body.offset) : 0,
+      search: typeof body.search === "string" ? body.search : "",
+      ...sort,
+    },
+    { meta: request.meta, timeout },
+  )
+  return json(200, entries)
+})
+
+const list = (timeout: number) => (request: HttpRequest) => handleList(request, timeout)
 
 const sortColumnsV2 = new Set(["name", "updated_at", "created_at"] as const)
 
@@ -306,71 +313,73 @@ const cursorOf = (text: unknown) => {
   return Number.isSafeInteger(offset) && offset >= 0 ? offset : undefined
 }
 
-const listV2 = (timeout: number) => (request: HttpRequest) =>
-  Effect.gen(function* () {
-    const bus = yield* Bus
-    const caller = yield* callerOf(request)
-    const body = (request.json ?? {}) as {
-      prefix?: unknown
-      limit?: unknown
-      cursor?: unknown
-      with_delimiter?: unknown
-      sortBy?: { column?: unknown; order?: unknown }
-    }
-    const sort = yield* sortOf(body.sortBy, sortColumnsV2)
-    const offset = cursorOf(body.cursor)
-    if (offset === undefined)
-      return yield* Effect.fail(errors.invalid("the cursor is not one this server gave"))
-    const limit = typeof body.limit === "number" ? Math.trunc(body.limit) : 1000
-    const page = yield* bus.request(
-      Storage.ListObjectsV2,
-      {
-        caller,
-        bucket: yield* bucketOf(request),
-        prefix: typeof body.prefix === "string" ? body.prefix : "",
-        limit,
-        offset,
-        with_delimiter: body.with_delimiter === true,
-        ...sort,
-      },
-      { meta: request.meta, timeout },
-    )
-    const next = offset + page.folders.length + page.objects.length
-    return json(200, {
-      hasNext: page.has_next,
-      folders: page.folders,
-      objects: page.objects,
-      ...(page.has_next ? { nextCursor: Buffer.from(String(next)).toString("base64url") } : {}),
-    })
+const handleListV2 = Effect.fnUntraced(function* (request: HttpRequest, timeout: number) {
+  const bus = yield* Bus
+  const caller = yield* callerOf(request)
+  const body = (request.json ?? {}) as {
+    prefix?: unknown
+    limit?: unknown
+    cursor?: unknown
+    with_delimiter?: unknown
+    sortBy?: { column?: unknown; order?: unknown }
+  }
+  const sort = yield* sortOf(body.sortBy, sortColumnsV2)
+  const offset = cursorOf(body.cursor)
+  if (offset === undefined)
+    return yield* Effect.fail(errors.invalid("the cursor is not one this server gave"))
+  const limit = typeof body.limit === "number" ? Math.trunc(body.limit) : 1000
+  const page = yield* bus.request(
+    Storage.ListObjectsV2,
+    {
+      caller,
+      bucket: yield* bucketOf(request),
+      prefix: typeof body.prefix === "string" ? body.prefix : "",
+      limit,
+      offset,
+      with_delimiter: body.with_delimiter === true,
+      ...sort,
+    },
+    { meta: request.meta, timeout },
+  )
+  const next = offset + page.folders.length + page.objects.length
+  return json(200, {
+    hasNext: page.has_next,
+    folders: page.folders,
+    objects: page.objects,
+    ...(page.has_next ? { nextCursor: Buffer.from(String(next)).toString("base64url") } : {}),
   })
+})
 
-const remove = (timeout: number) => (request: HttpRequest) =>
-  Effect.gen(function* () {
-    const bus = yield* Bus
-    const caller = yield* callerOf(request)
-    const prefixes = (request.json as { prefixes?: unknown }).prefixes
-    if (!Array.isArray(prefixes) || !prefixes.every((p) => typeof p === "string")) {
-      return yield* Effect.fail(errors.invalid("body must have required property 'prefixes'"))
-    }
-    const removed = yield* bus.send(
-      Storage.RemoveObjects,
-      { caller, bucket: yield* bucketOf(request), names: prefixes as Array<string> },
-      commandOptions(request, timeout),
-    )
-    return json(
-      200,
-      removed.map((o) => ({
-        name: o.name,
-        id: o.id,
-        bucket_id: o.bucket_id,
-        owner: o.owner,
-        updated_at: o.updated_at,
-        created_at: o.created_at,
-        last_accessed_at: o.last_accessed_at,
-        metadata: o.metadata,
-      })),
-    )
-  })
+const listV2 = (timeout: number) => (request: HttpRequest) => handleListV2(request, timeout)
+
+const handleRemove = Effect.fnUntraced(function* (request: HttpRequest, timeout: number) {
+  const bus = yield* Bus
+  const caller = yield* callerOf(request)
+  const prefixes = (request.json as { prefixes?: unknown }).prefixes
+  if (!Array.isArray(prefixes) || !prefixes.every((p) => typeof p === "string")) {
+    return yield* Effect.fail(errors.invalid("body must have required property 'prefixes'"))
+  }
+  const removed = yield* bus.send(
+    Storage.RemoveObjects,
+    { caller, bucket: yield* bucketOf(request), names: prefixes as Array<string> },
+    commandOptions(request, timeout),
+  )
+  return json(
+    200,
+    removed.map((o) => ({
+      name: o.name,
+      id: o.id,
+      bucket_id: o.bucket_id,
+      owner: o.owner,
+      updated_at: o.updated_at,
+      created_at: o.created_at,
+      last_accessed_at: o.last_accessed_at,
+      metadata: o.metadata,
+    })),
+  )
+})
+
+const remove = (timeout: number) => (request: HttpRequest) => handleRemove(request, timeout)
 
 /** Move and copy take the same body: bucketId, sourceKey, destinationKey, destinationBucket. */
 const relocation = (request: HttpRequest) => {
@@ -385,27 +394,29 @@ const relocation = (request: HttpRequest) => {
   return Effect.succeed({ bucket, from, to, destination_bucket: text("destinationBucket") || bucket })
 }
 
-const move = (timeout: number) => (request: HttpRequest) =>
-  Effect.gen(function* () {
-    const bus = yield* Bus
-    const caller = yield* callerOf(request)
-    const where = yield* relocation(request)
-    yield* bus.send(Storage.MoveObject, { caller, ...where }, commandOptions(request, timeout))
-    return json(200, { message: "Successfully moved" })
-  })
+const handleMove = Effect.fnUntraced(function* (request: HttpRequest, timeout: number) {
+  const bus = yield* Bus
+  const caller = yield* callerOf(request)
+  const where = yield* relocation(request)
+  yield* bus.send(Storage.MoveObject, { caller, ...where }, commandOptions(request, timeout))
+  return json(200, { message: "Successfully moved" })
+})
 
-const copy = (timeout: number) => (request: HttpRequest) =>
-  Effect.gen(function* () {
-    const bus = yield* Bus
-    const caller = yield* callerOf(request)
-    const where = yield* relocation(request)
-    const copied = yield* bus.send(
-      Storage.CopyObject,
-      { caller, ...where, upsert: request.headers.get("x-upsert") === "true" },
-      commandOptions(request, timeout),
-    )
-    return json(200, { Id: copied.id, Key: `${copied.bucket_id}/${copied.name}` })
-  })
+const move = (timeout: number) => (request: HttpRequest) => handleMove(request, timeout)
+
+const handleCopy = Effect.fnUntraced(function* (request: HttpRequest, timeout: number) {
+  const bus = yield* Bus
+  const caller = yield* callerOf(request)
+  const where = yield* relocation(request)
+  const copied = yield* bus.send(
+    Storage.CopyObject,
+    { caller, ...where, upsert: request.headers.get("x-upsert") === "true" },
+    commandOptions(request, timeout),
+  )
+  return json(200, { Id: copied.id, Key: `${copied.bucket_id}/${copied.name}` })
+})
+
+const copy = (timeout: number) => (request: HttpRequest) => handleCopy(request, timeout)
 
 const object = "/storage/v1/object"
 

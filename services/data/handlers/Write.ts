@@ -44,16 +44,23 @@ export const Write = Effect.gen(function* () {
       ? execute(answeredBy(stored.reply), catalog.current(), request, { role }).pipe(toContractErrors)
       : undefined
 
+  const asCaller = Effect.fnUntraced(function* (
+    tx: Tx,
+    request: RestRequest,
+    role: string,
+    caller: Settings,
+  ) {
+    // Not with BEGIN, as reads do: a redelivered command first looks up its reply as the worker.
+    yield* becomeCaller(tx, caller)
+    const reply = yield* execute(tx, catalog.current(), request, { role })
+    // The command log is the worker's, not the caller's.
+    yield* tx.send("reset role").pipe(Effect.orDie)
+    return reply
+  })
+
   const inTransaction = (request: RestRequest, role: string, context: HandlerContext, caller: Settings) =>
     transact(postgres, { contract: Data.Write, context, keepReplyMs, revive: revive(request, role) }, (tx) =>
-      Effect.gen(function* () {
-        // Not with BEGIN, as reads do: a redelivered command first looks up its reply as the worker.
-        yield* becomeCaller(tx, caller)
-        const reply = yield* execute(tx, catalog.current(), request, { role })
-        // The command log is the worker's, not the caller's.
-        yield* tx.send("reset role").pipe(Effect.orDie)
-        return reply
-      }),
+      asCaller(tx, request, role, caller),
     ).pipe(toContractErrors)
 
   return handler(Data.Write, (payload, context) => {

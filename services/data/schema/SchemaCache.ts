@@ -81,15 +81,17 @@ export interface SchemaCache {
 }
 
 /** Reads the catalog for `schemas` in four queries; run it again (e.g. on `NOTIFY pgrst`) to reload. */
-export const load = (tx: Tx, schemas: ReadonlyArray<string>): Effect.Effect<SchemaCache, PgError> =>
-  Effect.gen(function* () {
-    const list = [...schemas]
-    const columns = yield* tx.query(columnsQuery, [list])
-    const constraints = yield* tx.query(constraintsQuery, [list])
-    const functions = yield* tx.query(functionsQuery, [list])
-    const viewColumns = yield* tx.query(viewColumnsQuery, [list])
-    return toCache(schemas, columns.rows, constraints.rows, functions.rows, viewColumns.rows)
-  })
+export const load = Effect.fnUntraced(function* (
+  tx: Tx,
+  schemas: ReadonlyArray<string>,
+): Effect.fn.Return<SchemaCache, PgError> {
+  const list = [...schemas]
+  const columns = yield* tx.query(columnsQuery, [list])
+  const constraints = yield* tx.query(constraintsQuery, [list])
+  const functions = yield* tx.query(functionsQuery, [list])
+  const viewColumns = yield* tx.query(viewColumnsQuery, [list])
+  return toCache(schemas, columns.rows, constraints.rows, functions.rows, viewColumns.rows)
+})
 
 export const findRelation = (cache: SchemaCache, schema: string, name: string): Relation | undefined =>
   cache.relations.find((r) => r.schema === schema && r.name === name)

@@ -2,8 +2,9 @@
 // role, so the app's policies on storage.buckets decide who sees and changes what.
 import { Effect } from "effect"
 import { handler } from "../../../bus/Bus.ts"
+import type { PayloadOf } from "../../../contracts/Contract.ts"
 import * as Storage from "../../../contracts/storage.ts"
-import { transact } from "../../../platform/eventlog/CommandTransaction.ts"
+import { type CommandTx, transact } from "../../../platform/eventlog/CommandTransaction.ts"
 import { newEvent } from "../../../platform/eventlog/EventStore.ts"
 import { Postgres } from "../../../platform/postgres/Postgres.ts"
 import { isBucketId } from "../rules.ts"
@@ -35,6 +36,26 @@ const checkSettings = (settings: typeof Storage.BucketSettings.Type) => {
   return undefined
 }
 
+const createBucket = Effect.fnUntraced(function* (
+  tx: CommandTx,
+  payload: PayloadOf<typeof Storage.CreateBucket>,
+) {
+  if ((yield* findBucket(tx, payload.id)) !== undefined) return yield* Effect.fail(errors.bucketExists())
+  const created = newEvent(Storage.BucketCreated, {
+    id: payload.id,
+    name: payload.name === "" ? payload.id : payload.name,
+    owner: subjectOf(payload.caller),
+    public: payload.settings.public,
+    file_size_limit: payload.settings.file_size_limit,
+    allowed_mime_types: payload.settings.allowed_mime_types,
+    at: new Date().toISOString(),
+  })
+  yield* recordAsCaller(tx, payload.caller, bucketStream(payload.id), created, {
+    taken: errors.bucketExists(),
+  })
+  return { name: payload.id }
+})
+
 export const CreateBucket = Effect.gen(function* () {
   const postgres = yield* Postgres
   return handler(Storage.CreateBucket, (payload, context) => {
@@ -42,25 +63,35 @@ export const CreateBucket = Effect.gen(function* () {
     const invalid = checkSettings(payload.settings)
     if (invalid !== undefined) return Effect.fail(invalid)
     return transact(postgres, { contract: Storage.CreateBucket, context }, (tx) =>
-      Effect.gen(function* () {
-        if ((yield* findBucket(tx, payload.id)) !== undefined)
-          return yield* Effect.fail(errors.bucketExists())
-        const created = newEvent(Storage.BucketCreated, {
-          id: payload.id,
-          name: payload.name === "" ? payload.id : payload.name,
-          owner: subjectOf(payload.caller),
-          public: payload.settings.public,
-          file_size_limit: payload.settings.file_size_limit,
-          allowed_mime_types: payload.settings.allowed_mime_types,
-          at: new Date().toISOString(),
-        })
-        yield* recordAsCaller(tx, payload.caller, bucketStream(payload.id), created, {
-          taken: errors.bucketExists(),
-        })
-        return { name: payload.id }
-      }),
+      createBucket(tx, payload),
     ).pipe(infrastructureDies)
   })
+})
+
+const updateBucket = Effect.fnUntraced(function* (
+  tx: CommandTx,
+  payload: PayloadOf<typeof Storage.UpdateBucket>,
+) {
+  const bucket = yield* findBucket(tx, payload.id)
+  if (bucket === undefined) return yield* Effect.fail(errors.noSuchBucket())
+  const stream = bucketStream(payload.id)
+  const unset = new Set(payload.settings.unset)
+  const updated = newEvent(Storage.BucketUpdated, {
+    id: payload.id,
+    public: unset.has("public") ? bucket.public : payload.settings.public,
+    file_size_limit: unset.has("file_size_limit")
+      ? toBucket(bucket).file_size_limit
+      : payload.settings.file_size_limit,
+    allowed_mime_types: unset.has("allowed_mime_types")
+      ? bucket.allowed_mime_types
+      : payload.settings.allowed_mime_types,
+    at: new Date().toISOString(),
+  })
+  yield* recordAsCaller(tx, payload.caller, stream, updated, {
+    taken: errors.bucketExists(),
+    denied: errors.denied("The caller may not change this bucket"),
+  })
+  return {}
 })
 
 export const UpdateBucket = Effect.gen(function* () {
@@ -69,83 +100,71 @@ export const UpdateBucket = Effect.gen(function* () {
     const invalid = checkSettings(payload.settings)
     if (invalid !== undefined) return Effect.fail(invalid)
     return transact(postgres, { contract: Storage.UpdateBucket, context }, (tx) =>
-      Effect.gen(function* () {
-        const bucket = yield* findBucket(tx, payload.id)
-        if (bucket === undefined) return yield* Effect.fail(errors.noSuchBucket())
-        const stream = bucketStream(payload.id)
-        const unset = new Set(payload.settings.unset)
-        const updated = newEvent(Storage.BucketUpdated, {
-          id: payload.id,
-          public: unset.has("public") ? bucket.public : payload.settings.public,
-          file_size_limit: unset.has("file_size_limit")
-            ? toBucket(bucket).file_size_limit
-            : payload.settings.file_size_limit,
-          allowed_mime_types: unset.has("allowed_mime_types")
-            ? bucket.allowed_mime_types
-            : payload.settings.allowed_mime_types,
-          at: new Date().toISOString(),
-        })
-        yield* recordAsCaller(tx, payload.caller, stream, updated, {
-          taken: errors.bucketExists(),
-          denied: errors.denied("The caller may not change this bucket"),
-        })
-        return {}
-      }),
+      updateBucket(tx, payload),
     ).pipe(infrastructureDies)
   })
+})
+
+const deleteBucket = Effect.fnUntraced(function* (
+  tx: CommandTx,
+  payload: PayloadOf<typeof Storage.DeleteBucket>,
+) {
+  if ((yield* findBucket(tx, payload.id)) === undefined) return yield* Effect.fail(errors.noSuchBucket())
+  const objects = yield* tx.query("select 1 from storage.objects where bucket_id = $1 limit 1", [payload.id])
+  if (objects.rows.length > 0) return yield* Effect.fail(errors.bucketNotEmpty())
+  const stream = bucketStream(payload.id)
+  const deleted = newEvent(Storage.BucketDeleted, { id: payload.id })
+  yield* recordAsCaller(tx, payload.caller, stream, deleted, {
+    taken: errors.bucketNotEmpty(),
+    denied: errors.denied("The caller may not delete this bucket"),
+  })
+  return {}
 })
 
 export const DeleteBucket = Effect.gen(function* () {
   const postgres = yield* Postgres
   return handler(Storage.DeleteBucket, (payload, context) =>
-    transact(postgres, { contract: Storage.DeleteBucket, context }, (tx) =>
-      Effect.gen(function* () {
-        if ((yield* findBucket(tx, payload.id)) === undefined)
-          return yield* Effect.fail(errors.noSuchBucket())
-        const objects = yield* tx.query("select 1 from storage.objects where bucket_id = $1 limit 1", [
-          payload.id,
-        ])
-        if (objects.rows.length > 0) return yield* Effect.fail(errors.bucketNotEmpty())
-        const stream = bucketStream(payload.id)
-        const deleted = newEvent(Storage.BucketDeleted, { id: payload.id })
-        yield* recordAsCaller(tx, payload.caller, stream, deleted, {
-          taken: errors.bucketNotEmpty(),
-          denied: errors.denied("The caller may not delete this bucket"),
-        })
-        return {}
-      }),
-    ).pipe(infrastructureDies),
+    transact(postgres, { contract: Storage.DeleteBucket, context }, (tx) => deleteBucket(tx, payload)).pipe(
+      infrastructureDies,
+    ),
   )
 })
 
-export const EmptyBucket = (garbage: Garbage) =>
-  Effect.gen(function* () {
-    const postgres = yield* Postgres
-    return handler(Storage.EmptyBucket, (payload, context) => {
-      let removed: ReadonlyArray<string> = []
-      return transact(postgres, { contract: Storage.EmptyBucket, context }, (tx) =>
-        Effect.gen(function* () {
-          if ((yield* findBucket(tx, payload.id)) === undefined)
-            return yield* Effect.fail(errors.noSuchBucket())
-          // One statement as the caller removes what its policies let it; the log records each.
-          yield* becomeCaller(tx, payload.caller)
-          const { rows } = yield* policyRefuses(
-            tx.query<RemovedObject & Record<string, unknown>>(
-              "delete from storage.objects where bucket_id = $1 returning id, bucket_id, name, blob_key",
-              [payload.id],
-            ),
-          )
-          yield* becomeWorker(tx)
-          yield* logRemovals(tx, rows)
-          removed = rows.map((r) => r.blob_key)
-          return {}
-        }),
-      ).pipe(
-        Effect.tap(() => garbage.collect(removed)),
-        infrastructureDies,
-      )
-    })
+/** Empties the bucket as the caller; `removed` learns the blobs to collect once it has committed. */
+const emptyBucket = Effect.fnUntraced(function* (
+  tx: CommandTx,
+  payload: PayloadOf<typeof Storage.EmptyBucket>,
+  removed: (keys: ReadonlyArray<string>) => void,
+) {
+  if ((yield* findBucket(tx, payload.id)) === undefined) return yield* Effect.fail(errors.noSuchBucket())
+  // One statement as the caller removes what its policies let it; the log records each.
+  yield* becomeCaller(tx, payload.caller)
+  const { rows } = yield* policyRefuses(
+    tx.query<RemovedObject & Record<string, unknown>>(
+      "delete from storage.objects where bucket_id = $1 returning id, bucket_id, name, blob_key",
+      [payload.id],
+    ),
+  )
+  yield* becomeWorker(tx)
+  yield* logRemovals(tx, rows)
+  removed(rows.map((r) => r.blob_key))
+  return {}
+})
+
+export const EmptyBucket = Effect.fnUntraced(function* (garbage: Garbage) {
+  const postgres = yield* Postgres
+  return handler(Storage.EmptyBucket, (payload, context) => {
+    let removed: ReadonlyArray<string> = []
+    return transact(postgres, { contract: Storage.EmptyBucket, context }, (tx) =>
+      emptyBucket(tx, payload, (keys) => {
+        removed = keys
+      }),
+    ).pipe(
+      Effect.tap(() => garbage.collect(removed)),
+      infrastructureDies,
+    )
   })
+})
 
 export const GetBucket = Effect.gen(function* () {
   const postgres = yield* Postgres

@@ -126,23 +126,22 @@ export const callerSettings = (caller: Caller) => ({ locals: settingsOf(caller),
  * Applies `event` to the projections as the caller, so its policies decide — a row they refuse or
  * hide is `denied`, a unique key taken is `taken` — then appends it to `stream` as the worker.
  */
-export const recordAsCaller = (
+export const recordAsCaller = Effect.fnUntraced(function* (
   tx: CommandTx,
   caller: Caller,
   stream: string,
   event: NewEvent,
   outcomes: { readonly taken: StorageError; readonly denied?: StorageError },
-) =>
-  Effect.gen(function* () {
-    yield* becomeCaller(tx, caller)
-    const rows = yield* Projections.apply(tx, event).pipe(
-      Effect.catchIf(
-        (e) => e.code === "23505",
-        () => Effect.fail(outcomes.taken),
-      ),
-      policyRefuses,
-    )
-    if (rows === 0) return yield* Effect.fail(outcomes.denied ?? errors.denied())
-    yield* becomeWorker(tx)
-    yield* tx.append(stream, yield* tx.streamVersion(stream), [event])
-  })
+) {
+  yield* becomeCaller(tx, caller)
+  const rows = yield* Projections.apply(tx, event).pipe(
+    Effect.catchIf(
+      (e) => e.code === "23505",
+      () => Effect.fail(outcomes.taken),
+    ),
+    policyRefuses,
+  )
+  if (rows === 0) return yield* Effect.fail(outcomes.denied ?? errors.denied())
+  yield* becomeWorker(tx)
+  yield* tx.append(stream, yield* tx.streamVersion(stream), [event])
+})

@@ -2,11 +2,12 @@
 // streams them to the blob store, then records them with PutObject; reads give it the blob key.
 import { randomUUID } from "node:crypto"
 import { Effect } from "effect"
-import { handler } from "../../../bus/Bus.ts"
+import { type HandlerContext, handler } from "../../../bus/Bus.ts"
+import type { PayloadOf } from "../../../contracts/Contract.ts"
 import * as Storage from "../../../contracts/storage.ts"
-import { transact } from "../../../platform/eventlog/CommandTransaction.ts"
+import { type CommandTx, transact } from "../../../platform/eventlog/CommandTransaction.ts"
 import { newEvent } from "../../../platform/eventlog/EventStore.ts"
-import { Postgres, type Tx } from "../../../platform/postgres/Postgres.ts"
+import { Postgres, type PostgresShape, type Tx } from "../../../platform/postgres/Postgres.ts"
 import { isBucketId, isObjectName, mimeAllowed, newBlobKey, uploadLimit } from "../rules.ts"
 import {
   becomeCaller,
@@ -95,132 +96,146 @@ const checkBucketTakes = (
  * Tries, as the caller, the write an upload will make (an insert, or with upsert an update of the
  * object there); the caller's transaction must undo it. Fails when a policy refuses.
  */
-const probeWrite = (
+const probeWrite = Effect.fnUntraced(function* (
   tx: Tx,
   caller: Storage.Caller,
   bucket: string,
   name: string,
   existing: ObjectRow | undefined,
-) =>
-  Effect.gen(function* () {
-    yield* becomeCaller(tx, caller)
-    if (existing === undefined) {
-      yield* policyRefuses(
-        tx.query(
-          `insert into storage.objects (id, bucket_id, name, owner, owner_id, blob_key)
-           values ($1, $2, $3, storage.owner_uuid($4), $4, $5)`,
-          [randomUUID(), bucket, name, subjectOf(caller), newBlobKey()],
-        ),
-      )
-    } else {
-      const updated = yield* policyRefuses(
-        tx.query("update storage.objects set updated_at = updated_at where id = $1", [existing.id]),
-      )
-      if (updated.rowCount === 0) return yield* Effect.fail(errors.denied())
-    }
-  })
+) {
+  yield* becomeCaller(tx, caller)
+  if (existing === undefined) {
+    yield* policyRefuses(
+      tx.query(
+        `insert into storage.objects (id, bucket_id, name, owner, owner_id, blob_key)
+         values ($1, $2, $3, storage.owner_uuid($4), $4, $5)`,
+        [randomUUID(), bucket, name, subjectOf(caller), newBlobKey()],
+      ),
+    )
+  } else {
+    const updated = yield* policyRefuses(
+      tx.query("update storage.objects set updated_at = updated_at where id = $1", [existing.id]),
+    )
+    if (updated.rowCount === 0) return yield* Effect.fail(errors.denied())
+  }
+})
 
-export const PrepareUpload = (settings: ObjectSettings) =>
-  Effect.gen(function* () {
-    const postgres = yield* Postgres
-    return handler(Storage.PrepareUpload, (payload) => {
-      const invalid = checkNames(payload.bucket, payload.name)
-      if (invalid !== undefined) return Effect.fail(invalid)
-      // Tries the write the upload will make, as the caller, and rolls it back: the policies
-      // answer before a byte is stored.
-      return postgres
-        .transaction(
-          (tx) =>
-            Effect.gen(function* () {
-              const bucket = yield* findBucket(tx, payload.bucket)
-              if (bucket === undefined) return yield* Effect.fail(errors.noSuchBucket())
-              const takes = checkBucketTakes(bucket, settings, payload.mimetype, payload.size)
-              if (takes.error !== undefined) return yield* Effect.fail(takes.error)
-              // A signed upload URL's token first: one used up or expired opens nothing.
-              if (payload.upload_token !== null) {
-                const token = yield* tx.query(
-                  "select 1 from storage.upload_tokens where id = $1 and bucket_id = $2 and name = $3 and expires_at > now()",
-                  [payload.upload_token, payload.bucket, payload.name],
-                )
-                if (token.rows.length === 0) return yield* Effect.fail(errors.signature())
-              }
-              const existing = yield* findObject(tx, payload.bucket, payload.name)
-              if (existing !== undefined && !payload.upsert) return yield* Effect.fail(errors.keyExists())
-              yield* probeWrite(tx, payload.caller, payload.bucket, payload.name, existing)
-              return { blob_key: newBlobKey(), limit: takes.limit }
-            }),
-          { rollbackOnly: true },
-        )
-        .pipe(infrastructureDies)
-    })
-  })
+const prepareUpload = Effect.fnUntraced(function* (
+  tx: Tx,
+  payload: PayloadOf<typeof Storage.PrepareUpload>,
+  settings: ObjectSettings,
+) {
+  const bucket = yield* findBucket(tx, payload.bucket)
+  if (bucket === undefined) return yield* Effect.fail(errors.noSuchBucket())
+  const takes = checkBucketTakes(bucket, settings, payload.mimetype, payload.size)
+  if (takes.error !== undefined) return yield* Effect.fail(takes.error)
+  // A signed upload URL's token first: one used up or expired opens nothing.
+  if (payload.upload_token !== null) {
+    const token = yield* tx.query(
+      "select 1 from storage.upload_tokens where id = $1 and bucket_id = $2 and name = $3 and expires_at > now()",
+      [payload.upload_token, payload.bucket, payload.name],
+    )
+    if (token.rows.length === 0) return yield* Effect.fail(errors.signature())
+  }
+  const existing = yield* findObject(tx, payload.bucket, payload.name)
+  if (existing !== undefined && !payload.upsert) return yield* Effect.fail(errors.keyExists())
+  yield* probeWrite(tx, payload.caller, payload.bucket, payload.name, existing)
+  return { blob_key: newBlobKey(), limit: takes.limit }
+})
 
-export const PutObject = (settings: ObjectSettings, garbage: Garbage) =>
-  Effect.gen(function* () {
-    const postgres = yield* Postgres
-    return handler(Storage.PutObject, (payload, context) => {
-      const invalid = checkNames(payload.bucket, payload.name)
-      if (invalid !== undefined) return Effect.fail(invalid)
-      let replaced: string | null = null
-      return transact(postgres, { contract: Storage.PutObject, context }, (tx) =>
-        Effect.gen(function* () {
-          const bucket = yield* findBucket(tx, payload.bucket)
-          if (bucket === undefined) return yield* Effect.fail(errors.noSuchBucket())
-          const takes = checkBucketTakes(bucket, settings, payload.mimetype, payload.size)
-          if (takes.error !== undefined) return yield* Effect.fail(takes.error)
-          const existing = yield* findObject(tx, payload.bucket, payload.name)
-          if (existing !== undefined && !payload.upsert) return yield* Effect.fail(errors.keyExists())
-          if (payload.upload_token !== null) {
-            // A signed upload URL is good for one upload: this one uses it up.
-            const used = yield* tx.query(
-              `delete from storage.upload_tokens
-               where id = $1 and bucket_id = $2 and name = $3 and expires_at > now()`,
-              [payload.upload_token, payload.bucket, payload.name],
-            )
-            if (used.rowCount === 0) return yield* Effect.fail(errors.signature())
-          }
-          const id = existing?.id ?? randomUUID()
-          const put = newEvent(Storage.ObjectPut, {
-            id,
-            bucket_id: payload.bucket,
-            name: payload.name,
-            owner: payload.owner ?? subjectOf(payload.caller),
-            blob_key: payload.blob_key,
-            replaced_blob_key: existing?.blob_key ?? null,
-            size: payload.size,
-            etag: payload.etag,
-            mimetype: payload.mimetype,
-            cache_control: payload.cache_control,
-            user_metadata: payload.user_metadata,
-            at: new Date().toISOString(),
-          })
-          yield* recordAsCaller(tx, payload.caller, objectStream(id), put, { taken: errors.keyExists() })
-          replaced = existing?.blob_key ?? null
-          const stored = yield* findObject(tx, payload.bucket, payload.name)
-          return toStoredObject(stored!)
-        }),
-      ).pipe(
-        Effect.tap(() => (replaced === null ? Effect.void : garbage.collect([replaced]))),
-        infrastructureDies,
-      )
-    })
+export const PrepareUpload = Effect.fnUntraced(function* (settings: ObjectSettings) {
+  const postgres = yield* Postgres
+  return handler(Storage.PrepareUpload, (payload) => {
+    const invalid = checkNames(payload.bucket, payload.name)
+    if (invalid !== undefined) return Effect.fail(invalid)
+    // Tries the write the upload will make, as the caller, and rolls it back: the policies
+    // answer before a byte is stored.
+    return postgres
+      .transaction((tx) => prepareUpload(tx, payload, settings), { rollbackOnly: true })
+      .pipe(infrastructureDies)
   })
+})
+
+/** Records the upload; `replaced` learns the blob it replaced, to collect once it has committed. */
+const putObject = Effect.fnUntraced(function* (
+  tx: CommandTx,
+  payload: PayloadOf<typeof Storage.PutObject>,
+  settings: ObjectSettings,
+  replaced: (key: string | null) => void,
+) {
+  const bucket = yield* findBucket(tx, payload.bucket)
+  if (bucket === undefined) return yield* Effect.fail(errors.noSuchBucket())
+  const takes = checkBucketTakes(bucket, settings, payload.mimetype, payload.size)
+  if (takes.error !== undefined) return yield* Effect.fail(takes.error)
+  const existing = yield* findObject(tx, payload.bucket, payload.name)
+  if (existing !== undefined && !payload.upsert) return yield* Effect.fail(errors.keyExists())
+  if (payload.upload_token !== null) {
+    // A signed upload URL is good for one upload: this one uses it up.
+    const used = yield* tx.query(
+      `delete from storage.upload_tokens
+       where id = $1 and bucket_id = $2 and name = $3 and expires_at > now()`,
+      [payload.upload_token, payload.bucket, payload.name],
+    )
+    if (used.rowCount === 0) return yield* Effect.fail(errors.signature())
+  }
+  const id = existing?.id ?? randomUUID()
+  const put = newEvent(Storage.ObjectPut, {
+    id,
+    bucket_id: payload.bucket,
+    name: payload.name,
+    owner: payload.owner ?? subjectOf(payload.caller),
+    blob_key: payload.blob_key,
+    replaced_blob_key: existing?.blob_key ?? null,
+    size: payload.size,
+    etag: payload.etag,
+    mimetype: payload.mimetype,
+    cache_control: payload.cache_control,
+    user_metadata: payload.user_metadata,
+    at: new Date().toISOString(),
+  })
+  yield* recordAsCaller(tx, payload.caller, objectStream(id), put, { taken: errors.keyExists() })
+  replaced(existing?.blob_key ?? null)
+  const stored = yield* findObject(tx, payload.bucket, payload.name)
+  return toStoredObject(stored!)
+})
+
+export const PutObject = Effect.fnUntraced(function* (settings: ObjectSettings, garbage: Garbage) {
+  const postgres = yield* Postgres
+  return handler(Storage.PutObject, (payload, context) => {
+    const invalid = checkNames(payload.bucket, payload.name)
+    if (invalid !== undefined) return Effect.fail(invalid)
+    let replaced: string | null = null
+    return transact(postgres, { contract: Storage.PutObject, context }, (tx) =>
+      putObject(tx, payload, settings, (key) => {
+        replaced = key
+      }),
+    ).pipe(
+      Effect.tap(() => (replaced === null ? Effect.void : garbage.collect([replaced]))),
+      infrastructureDies,
+    )
+  })
+})
+
+const getObject = Effect.fnUntraced(function* (
+  postgres: PostgresShape,
+  payload: PayloadOf<typeof Storage.GetObject>,
+) {
+  const bucket = yield* findBucket(postgres, payload.bucket)
+  if (bucket === undefined) return yield* Effect.fail(errors.noSuchBucket())
+  // The public route serves public buckets to anyone; everything else is up to the policies.
+  if (payload.public && !bucket.public) return yield* Effect.fail(errors.noSuchKey())
+  const tx = payload.public ? postgres : postgres.autocommit(callerSettings(payload.caller))
+  const row = yield* findObject(tx, payload.bucket, payload.name)
+  if (row === undefined) return yield* Effect.fail(errors.noSuchKey())
+  return toStoredObject(row)
+})
 
 export const GetObject = Effect.gen(function* () {
   const postgres = yield* Postgres
   return handler(Storage.GetObject, (payload) => {
     const invalid = checkNames(payload.bucket, payload.name)
     if (invalid !== undefined) return Effect.fail(invalid)
-    return Effect.gen(function* () {
-      const bucket = yield* findBucket(postgres, payload.bucket)
-      if (bucket === undefined) return yield* Effect.fail(errors.noSuchBucket())
-      // The public route serves public buckets to anyone; everything else is up to the policies.
-      if (payload.public && !bucket.public) return yield* Effect.fail(errors.noSuchKey())
-      const tx = payload.public ? postgres : postgres.autocommit(callerSettings(payload.caller))
-      const row = yield* findObject(tx, payload.bucket, payload.name)
-      if (row === undefined) return yield* Effect.fail(errors.noSuchKey())
-      return toStoredObject(row)
-    }).pipe(infrastructureDies)
+    return getObject(postgres, payload).pipe(infrastructureDies)
   })
 })
 
@@ -243,6 +258,28 @@ const listEntry = (name: string, r: ListedRow) => ({
 })
 
 const likePrefix = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`)
+
+const listObjects = Effect.fnUntraced(function* (
+  postgres: PostgresShape,
+  payload: PayloadOf<typeof Storage.ListObjects>,
+  text: string,
+  folder: string,
+) {
+  if ((yield* findBucket(postgres, payload.bucket)) === undefined)
+    return yield* Effect.fail(errors.noSuchBucket())
+  const { rows } = yield* postgres
+    .autocommit(callerSettings(payload.caller))
+    .query<ListedRow & { name: string }>(text, [
+      payload.bucket,
+      folder,
+      `${likePrefix(folder)}%`,
+      payload.search,
+      `${likePrefix(payload.search)}%`,
+      Math.max(0, Math.min(payload.limit, 1000)),
+      Math.max(0, payload.offset),
+    ])
+  return rows.map((r) => listEntry(r.name, r))
+})
 
 export const ListObjects = Effect.gen(function* () {
   const postgres = yield* Postgres
@@ -268,53 +305,73 @@ export const ListObjects = Effect.gen(function* () {
       where $4 = '' or name ilike $5
       order by ${payload.sort_column} ${order} nulls last, name collate "C" ${order}
       limit $6 offset $7`
-    return Effect.gen(function* () {
-      if ((yield* findBucket(postgres, payload.bucket)) === undefined)
-        return yield* Effect.fail(errors.noSuchBucket())
-      const { rows } = yield* postgres
-        .autocommit(callerSettings(payload.caller))
-        .query<ListedRow & { name: string }>(text, [
-          payload.bucket,
-          folder,
-          `${likePrefix(folder)}%`,
-          payload.search,
-          `${likePrefix(payload.search)}%`,
-          Math.max(0, Math.min(payload.limit, 1000)),
-          Math.max(0, payload.offset),
-        ])
-      return rows.map((r) => listEntry(r.name, r))
-    }).pipe(infrastructureDies)
+    return listObjects(postgres, payload, text, folder).pipe(infrastructureDies)
   })
 })
 
-export const RemoveObjects = (garbage: Garbage) =>
-  Effect.gen(function* () {
-    const postgres = yield* Postgres
-    return handler(Storage.RemoveObjects, (payload, context) => {
-      let removed: ReadonlyArray<string> = []
-      return transact(postgres, { contract: Storage.RemoveObjects, context }, (tx) =>
-        Effect.gen(function* () {
-          if ((yield* findBucket(tx, payload.bucket)) === undefined)
-            return yield* Effect.fail(errors.noSuchBucket())
-          // As the caller: its policies decide which of the named objects it may delete.
-          yield* becomeCaller(tx, payload.caller)
-          const { rows } = yield* policyRefuses(
-            tx.query<ObjectRow & Record<string, unknown>>(
-              `delete from storage.objects where bucket_id = $1 and name = any($2::text[]) returning ${objectColumns}`,
-              [payload.bucket, payload.names],
-            ),
-          )
-          yield* becomeWorker(tx)
-          yield* logRemovals(tx, rows)
-          removed = rows.map((r) => r.blob_key)
-          return rows.map(toStoredObject)
-        }),
-      ).pipe(
-        Effect.tap(() => garbage.collect(removed)),
-        infrastructureDies,
-      )
-    })
+/** Removes the named objects the caller may; `removed` learns their blobs, to collect once committed. */
+const removeObjects = Effect.fnUntraced(function* (
+  tx: CommandTx,
+  payload: PayloadOf<typeof Storage.RemoveObjects>,
+  removed: (keys: ReadonlyArray<string>) => void,
+) {
+  if ((yield* findBucket(tx, payload.bucket)) === undefined) return yield* Effect.fail(errors.noSuchBucket())
+  // As the caller: its policies decide which of the named objects it may delete.
+  yield* becomeCaller(tx, payload.caller)
+  const { rows } = yield* policyRefuses(
+    tx.query<ObjectRow & Record<string, unknown>>(
+      `delete from storage.objects where bucket_id = $1 and name = any($2::text[]) returning ${objectColumns}`,
+      [payload.bucket, payload.names],
+    ),
+  )
+  yield* becomeWorker(tx)
+  yield* logRemovals(tx, rows)
+  removed(rows.map((r) => r.blob_key))
+  return rows.map(toStoredObject)
+})
+
+export const RemoveObjects = Effect.fnUntraced(function* (garbage: Garbage) {
+  const postgres = yield* Postgres
+  return handler(Storage.RemoveObjects, (payload, context) => {
+    let removed: ReadonlyArray<string> = []
+    return transact(postgres, { contract: Storage.RemoveObjects, context }, (tx) =>
+      removeObjects(tx, payload, (keys) => {
+        removed = keys
+      }),
+    ).pipe(
+      Effect.tap(() => garbage.collect(removed)),
+      infrastructureDies,
+    )
   })
+})
+
+const moveObject = Effect.fnUntraced(function* (
+  tx: CommandTx,
+  payload: PayloadOf<typeof Storage.MoveObject>,
+) {
+  const source = yield* findObject(tx, payload.bucket, payload.from)
+  if (source === undefined) return yield* Effect.fail(errors.noSuchKey())
+  if ((yield* findBucket(tx, payload.destination_bucket)) === undefined) {
+    return yield* Effect.fail(errors.noSuchBucket())
+  }
+  if ((yield* findObject(tx, payload.destination_bucket, payload.to)) !== undefined) {
+    return yield* Effect.fail(errors.keyExists())
+  }
+  yield* becomeCaller(tx, payload.caller)
+  // What the caller cannot see does not exist for it; what it sees, its policies may not let it move.
+  const visible = yield* policyRefuses(tx.query("select 1 from storage.objects where id = $1", [source.id]))
+  if (visible.rows.length === 0) return yield* Effect.fail(errors.noSuchKey())
+  const moved = newEvent(Storage.ObjectMoved, {
+    id: source.id,
+    bucket_id: payload.destination_bucket,
+    name: payload.to,
+    at: new Date().toISOString(),
+  })
+  yield* recordAsCaller(tx, payload.caller, objectStream(source.id), moved, {
+    taken: errors.keyExists(),
+  })
+  return {}
+})
 
 export const MoveObject = Effect.gen(function* () {
   const postgres = yield* Postgres
@@ -323,32 +380,7 @@ export const MoveObject = Effect.gen(function* () {
       checkNames(payload.bucket, payload.from) ?? checkNames(payload.destination_bucket, payload.to)
     if (invalid !== undefined) return Effect.fail(invalid)
     return transact(postgres, { contract: Storage.MoveObject, context }, (tx) =>
-      Effect.gen(function* () {
-        const source = yield* findObject(tx, payload.bucket, payload.from)
-        if (source === undefined) return yield* Effect.fail(errors.noSuchKey())
-        if ((yield* findBucket(tx, payload.destination_bucket)) === undefined) {
-          return yield* Effect.fail(errors.noSuchBucket())
-        }
-        if ((yield* findObject(tx, payload.destination_bucket, payload.to)) !== undefined) {
-          return yield* Effect.fail(errors.keyExists())
-        }
-        yield* becomeCaller(tx, payload.caller)
-        // What the caller cannot see does not exist for it; what it sees, its policies may not let it move.
-        const visible = yield* policyRefuses(
-          tx.query("select 1 from storage.objects where id = $1", [source.id]),
-        )
-        if (visible.rows.length === 0) return yield* Effect.fail(errors.noSuchKey())
-        const moved = newEvent(Storage.ObjectMoved, {
-          id: source.id,
-          bucket_id: payload.destination_bucket,
-          name: payload.to,
-          at: new Date().toISOString(),
-        })
-        yield* recordAsCaller(tx, payload.caller, objectStream(source.id), moved, {
-          taken: errors.keyExists(),
-        })
-        return {}
-      }),
+      moveObject(tx, payload),
     ).pipe(infrastructureDies)
   })
 })
@@ -356,65 +388,108 @@ export const MoveObject = Effect.gen(function* () {
 /** Copies bytes within the blob store; a source that is gone is NoSuchKey. */
 export type CopyBlob = (from: string, to: string) => Effect.Effect<void, Storage.StorageError>
 
-export const CopyObject = (settings: ObjectSettings, garbage: Garbage, copyBlob: CopyBlob) =>
-  Effect.gen(function* () {
-    const postgres = yield* Postgres
-    return handler(Storage.CopyObject, (payload, context) => {
-      const invalid =
-        checkNames(payload.bucket, payload.from) ?? checkNames(payload.destination_bucket, payload.to)
-      if (invalid !== undefined) return Effect.fail(invalid)
-      const copyKey = newBlobKey()
-      let replaced: string | null = null
-      return Effect.gen(function* () {
-        // The caller must be able to read the source; its bytes go to a key of the copy's own first.
-        const source = yield* findObject(
-          postgres.autocommit(callerSettings(payload.caller)),
-          payload.bucket,
-          payload.from,
-        )
-        if (source === undefined) return yield* Effect.fail(errors.noSuchKey())
-        yield* copyBlob(source.blob_key, copyKey)
-        const copied = yield* transact(postgres, { contract: Storage.CopyObject, context }, (tx) =>
-          Effect.gen(function* () {
-            const bucket = yield* findBucket(tx, payload.destination_bucket)
-            if (bucket === undefined) return yield* Effect.fail(errors.noSuchBucket())
-            const takes = checkBucketTakes(bucket, settings, source.metadata.mimetype, source.metadata.size)
-            if (takes.error !== undefined) return yield* Effect.fail(takes.error)
-            const existing = yield* findObject(tx, payload.destination_bucket, payload.to)
-            if (existing !== undefined && !payload.upsert) return yield* Effect.fail(errors.keyExists())
-            const id = existing?.id ?? randomUUID()
-            const put = newEvent(Storage.ObjectPut, {
-              id,
-              bucket_id: payload.destination_bucket,
-              name: payload.to,
-              owner: subjectOf(payload.caller),
-              blob_key: copyKey,
-              replaced_blob_key: existing?.blob_key ?? null,
-              size: source.metadata.size,
-              etag: source.metadata.eTag.replaceAll('"', ""),
-              mimetype: source.metadata.mimetype,
-              cache_control: source.metadata.cacheControl,
-              user_metadata: source.user_metadata,
-              at: new Date().toISOString(),
-            })
-            yield* recordAsCaller(tx, payload.caller, objectStream(id), put, { taken: errors.keyExists() })
-            replaced = existing?.blob_key ?? null
-            return toStoredObject((yield* findObject(tx, payload.destination_bucket, payload.to))!)
-          }),
-        )
-        // A redelivered command answers with the first copy: this one's bytes are not needed.
-        if (copied.blob_key !== copyKey) yield* garbage.collect([copyKey])
-        if (replaced !== null) yield* garbage.collect([replaced])
-        return copied
-      }).pipe(
-        Effect.tapError(() => garbage.collect([copyKey])),
-        infrastructureDies,
-      )
-    })
+/**
+ * Records the copy of `source`, whose bytes are at `copyKey`; `replaced` learns the blob it
+ * replaced, to collect once it has committed.
+ */
+const recordCopy = Effect.fnUntraced(function* (
+  tx: CommandTx,
+  payload: PayloadOf<typeof Storage.CopyObject>,
+  settings: ObjectSettings,
+  source: ObjectRow,
+  copyKey: string,
+  replaced: (key: string | null) => void,
+) {
+  const bucket = yield* findBucket(tx, payload.destination_bucket)
+  if (bucket === undefined) return yield* Effect.fail(errors.noSuchBucket())
+  const takes = checkBucketTakes(bucket, settings, source.metadata.mimetype, source.metadata.size)
+  if (takes.error !== undefined) return yield* Effect.fail(takes.error)
+  const existing = yield* findObject(tx, payload.destination_bucket, payload.to)
+  if (existing !== undefined && !payload.upsert) return yield* Effect.fail(errors.keyExists())
+  const id = existing?.id ?? randomUUID()
+  const put = newEvent(Storage.ObjectPut, {
+    id,
+    bucket_id: payload.destination_bucket,
+    name: payload.to,
+    owner: subjectOf(payload.caller),
+    blob_key: copyKey,
+    replaced_blob_key: existing?.blob_key ?? null,
+    size: source.metadata.size,
+    etag: source.metadata.eTag.replaceAll('"', ""),
+    mimetype: source.metadata.mimetype,
+    cache_control: source.metadata.cacheControl,
+    user_metadata: source.user_metadata,
+    at: new Date().toISOString(),
   })
+  yield* recordAsCaller(tx, payload.caller, objectStream(id), put, { taken: errors.keyExists() })
+  replaced(existing?.blob_key ?? null)
+  return toStoredObject((yield* findObject(tx, payload.destination_bucket, payload.to))!)
+})
+
+export const CopyObject = Effect.fnUntraced(function* (
+  settings: ObjectSettings,
+  garbage: Garbage,
+  copyBlob: CopyBlob,
+) {
+  const postgres = yield* Postgres
+  const copy = Effect.fnUntraced(function* (
+    payload: PayloadOf<typeof Storage.CopyObject>,
+    context: HandlerContext,
+    copyKey: string,
+  ) {
+    let replaced: string | null = null
+    // The caller must be able to read the source; its bytes go to a key of the copy's own first.
+    const source = yield* findObject(
+      postgres.autocommit(callerSettings(payload.caller)),
+      payload.bucket,
+      payload.from,
+    )
+    if (source === undefined) return yield* Effect.fail(errors.noSuchKey())
+    yield* copyBlob(source.blob_key, copyKey)
+    const copied = yield* transact(postgres, { contract: Storage.CopyObject, context }, (tx) =>
+      recordCopy(tx, payload, settings, source, copyKey, (key) => {
+        replaced = key
+      }),
+    )
+    // A redelivered command answers with the first copy: this one's bytes are not needed.
+    if (copied.blob_key !== copyKey) yield* garbage.collect([copyKey])
+    if (replaced !== null) yield* garbage.collect([replaced])
+    return copied
+  })
+  return handler(Storage.CopyObject, (payload, context) => {
+    const invalid =
+      checkNames(payload.bucket, payload.from) ?? checkNames(payload.destination_bucket, payload.to)
+    if (invalid !== undefined) return Effect.fail(invalid)
+    const copyKey = newBlobKey()
+    return copy(payload, context, copyKey).pipe(
+      Effect.tapError(() => garbage.collect([copyKey])),
+      infrastructureDies,
+    )
+  })
+})
 
 /** How long a signed upload URL is good for, as in Supabase. */
 const uploadTokenMs = 2 * 3_600_000
+
+const issueUploadToken = Effect.fnUntraced(function* (
+  tx: CommandTx,
+  payload: PayloadOf<typeof Storage.IssueUploadToken>,
+) {
+  if ((yield* findBucket(tx, payload.bucket)) === undefined) return yield* Effect.fail(errors.noSuchBucket())
+  const existing = yield* findObject(tx, payload.bucket, payload.name)
+  if (existing !== undefined && !payload.upsert) return yield* Effect.fail(errors.keyExists())
+  // The policies answer now, for the upload the URL will allow; the probe is undone.
+  yield* tx.query("savepoint probe")
+  yield* probeWrite(tx, payload.caller, payload.bucket, payload.name, existing)
+  yield* tx.query("rollback to savepoint probe")
+  const id = randomUUID()
+  const expires = new Date(Date.now() + uploadTokenMs)
+  yield* tx.query(
+    "insert into storage.upload_tokens (id, bucket_id, name, expires_at) values ($1, $2, $3, $4)",
+    [id, payload.bucket, payload.name, expires],
+  )
+  return { id, owner: subjectOf(payload.caller), expires_at: expires.toISOString() }
+})
 
 export const IssueUploadToken = Effect.gen(function* () {
   const postgres = yield* Postgres
@@ -422,25 +497,37 @@ export const IssueUploadToken = Effect.gen(function* () {
     const invalid = checkNames(payload.bucket, payload.name)
     if (invalid !== undefined) return Effect.fail(invalid)
     return transact(postgres, { contract: Storage.IssueUploadToken, context }, (tx) =>
-      Effect.gen(function* () {
-        if ((yield* findBucket(tx, payload.bucket)) === undefined)
-          return yield* Effect.fail(errors.noSuchBucket())
-        const existing = yield* findObject(tx, payload.bucket, payload.name)
-        if (existing !== undefined && !payload.upsert) return yield* Effect.fail(errors.keyExists())
-        // The policies answer now, for the upload the URL will allow; the probe is undone.
-        yield* tx.query("savepoint probe")
-        yield* probeWrite(tx, payload.caller, payload.bucket, payload.name, existing)
-        yield* tx.query("rollback to savepoint probe")
-        const id = randomUUID()
-        const expires = new Date(Date.now() + uploadTokenMs)
-        yield* tx.query(
-          "insert into storage.upload_tokens (id, bucket_id, name, expires_at) values ($1, $2, $3, $4)",
-          [id, payload.bucket, payload.name, expires],
-        )
-        return { id, owner: subjectOf(payload.caller), expires_at: expires.toISOString() }
-      }),
+      issueUploadToken(tx, payload),
     ).pipe(infrastructureDies)
   })
+})
+
+const listObjectsV2 = Effect.fnUntraced(function* (
+  postgres: PostgresShape,
+  payload: PayloadOf<typeof Storage.ListObjectsV2>,
+  text: string,
+  limit: number,
+) {
+  if ((yield* findBucket(postgres, payload.bucket)) === undefined)
+    return yield* Effect.fail(errors.noSuchBucket())
+  const { rows } = yield* postgres
+    .autocommit(callerSettings(payload.caller))
+    .query<ListedRow & { key: string; folder: boolean }>(text, [
+      payload.bucket,
+      payload.prefix,
+      `${likePrefix(payload.prefix)}%`,
+      limit + 1,
+      Math.max(0, payload.offset),
+    ])
+  const page = rows.slice(0, limit)
+  const lastSegment = (key: string) => key.replace(/\/$/, "").split("/").pop() ?? key
+  return {
+    has_next: rows.length > limit,
+    folders: page.filter((r) => r.folder).map((r) => ({ name: lastSegment(r.key), key: r.key })),
+    objects: page
+      .filter((r) => !r.folder)
+      .map((r) => ({ ...listEntry(payload.with_delimiter ? lastSegment(r.key) : r.key, r), key: r.key })),
+  }
 })
 
 export const ListObjectsV2 = Effect.gen(function* () {
@@ -469,27 +556,6 @@ export const ListObjectsV2 = Effect.gen(function* () {
       order by ${payload.sort_column === "name" ? "" : "folder, "}${column} ${order} nulls last, key collate "C" ${order}
       limit $4 offset $5`
     const limit = Math.max(1, Math.min(payload.limit, 1000))
-    return Effect.gen(function* () {
-      if ((yield* findBucket(postgres, payload.bucket)) === undefined)
-        return yield* Effect.fail(errors.noSuchBucket())
-      const { rows } = yield* postgres
-        .autocommit(callerSettings(payload.caller))
-        .query<ListedRow & { key: string; folder: boolean }>(text, [
-          payload.bucket,
-          payload.prefix,
-          `${likePrefix(payload.prefix)}%`,
-          limit + 1,
-          Math.max(0, payload.offset),
-        ])
-      const page = rows.slice(0, limit)
-      const lastSegment = (key: string) => key.replace(/\/$/, "").split("/").pop() ?? key
-      return {
-        has_next: rows.length > limit,
-        folders: page.filter((r) => r.folder).map((r) => ({ name: lastSegment(r.key), key: r.key })),
-        objects: page
-          .filter((r) => !r.folder)
-          .map((r) => ({ ...listEntry(payload.with_delimiter ? lastSegment(r.key) : r.key, r), key: r.key })),
-      }
-    }).pipe(infrastructureDies)
+    return listObjectsV2(postgres, payload, text, limit).pipe(infrastructureDies)
   })
 })
