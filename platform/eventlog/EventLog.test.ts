@@ -253,6 +253,38 @@ describe("the outbox relay", () => {
 
   const keyOf = (d: Delivery) => (d.meta as { idempotencyKey?: string }).idempotencyKey
 
+  it("gathers a steady stream of commits into one batch instead of reading each", () =>
+    run(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const bus = yield* MemoryBus.make()
+          const seen = yield* collect(bus)
+          const batches: Array<number> = []
+          const counted: BusShape = {
+            ...bus,
+            publishAll: (events, options) => {
+              batches.push(events.length)
+              return bus.publishAll(events, options)
+            },
+          }
+          yield* Effect.promise(() => run(deposit("gather", 0, "gather-0")))
+          yield* Effect.forkScoped(OutboxRelay.run(postgres, counted, { gatherMs: 1_000 }))
+          // Caught up (from the checkpoint earlier relays saved), then idle once the gather is over.
+          yield* waitFor(() => seen.some((d) => keyOf(d) === "gather-0"))
+          yield* Effect.sleep(1_300)
+          batches.length = 0
+          yield* Effect.promise(() => run(deposit("gather", 1, "gather-1")))
+          yield* waitFor(() => seen.some((d) => keyOf(d) === "gather-1"))
+          // Committed while the relay lets events gather after the first: read and published as one.
+          yield* Effect.forEach([2, 3, 4], (n) =>
+            Effect.promise(() => run(deposit("gather", n, `gather-${n}`))),
+          )
+          yield* waitFor(() => seen.some((d) => keyOf(d) === "gather-4"))
+          expect(batches).toEqual([1, 3])
+        }),
+      ),
+    ))
+
   it("publishes nothing twice after dying between publishing and checkpointing", () =>
     run(
       Effect.scoped(

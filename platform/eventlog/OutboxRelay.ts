@@ -27,6 +27,13 @@ export interface RelayOptions {
    * beside the relay, one at a time, and one is made as soon as the relay finds nothing new.
    */
   readonly checkpointEveryMs?: number
+  /**
+   * Milliseconds the relay lets events gather after a batch that did not fill up (default 5). A
+   * steady stream of commits is then read and published several at a time: read one at a time, a
+   * read per commit cost the relay ~120 µs of CPU per event against ~70 with a 10 ms gather, and
+   * Postgres a query per commit. Realtime deliveries wait up to this much longer.
+   */
+  readonly gatherMs?: number
   /** Test hook: called at the points where a crash must lose nothing and duplicate nothing. */
   readonly fault?: (point: FaultPoint, events: number) => void
 }
@@ -101,6 +108,7 @@ export const run = (
   const batchSize = options.batchSize ?? 500
   const idlePollMs = options.idlePollMs ?? 25
   const checkpointEveryMs = options.checkpointEveryMs ?? 200
+  const gatherMs = options.gatherMs ?? 5
 
   // The checkpoint is committed without waiting for its WAL to reach the disk: one lost in a crash
   // only makes the relay publish again from an older one, which a relay killed between publish
@@ -207,6 +215,7 @@ export const run = (
           options.fault?.("after-publish", events.length)
           cursor = cursorOf(events.at(-1)!)
           if (Date.now() - lastSave >= checkpointEveryMs) yield* saveCheckpoint
+          if (events.length < batchSize && gatherMs > 0) yield* Effect.sleep(gatherMs)
         }
         if (Date.now() - lastCleanup > 60_000) {
           lastCleanup = Date.now()
