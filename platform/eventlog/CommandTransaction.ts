@@ -90,7 +90,6 @@ const decide = Effect.fnUntraced(function* <C extends Command, E, R>(
   n: number,
   options: CommandOptions<C>,
   meta: CommandMeta,
-  keepMs: number,
   body: (
     tx: CommandTx,
   ) => Effect.Effect<SuccessOf<C> | CommitThenFail<ErrorOf<C>>, E | EventStore.ConcurrencyConflict, R>,
@@ -134,7 +133,7 @@ const decide = Effect.fnUntraced(function* <C extends Command, E, R>(
       context.idempotencyKey,
       reply.outcome,
       JSON.stringify(options.sealer === undefined ? reply.reply : options.sealer.seal(reply.reply)),
-      keepMs,
+      options.keepReplyMs ?? 86_400_000,
     ],
   })
   return { stored: reply, fresh: true, appended }
@@ -148,7 +147,6 @@ export const transact = <C extends Command, E, R>(
   ) => Effect.Effect<SuccessOf<C> | CommitThenFail<ErrorOf<C>>, E | EventStore.ConcurrencyConflict, R>,
 ): Effect.Effect<SuccessOf<C>, ErrorOf<C> | E | PgError | EventStore.UnknownEvent, R> => {
   const { contract, context } = options
-  const keepMs = options.keepReplyMs ?? 86_400_000
   // Named fields, not a spread: a caller's meta may compute its trace context in a getter.
   const meta = {
     requestId: context.meta.requestId,
@@ -159,7 +157,7 @@ export const transact = <C extends Command, E, R>(
 
   const attempt = (n: number) =>
     postgres
-      .transaction((tx) => decide(tx, n, options, meta, keepMs, body))
+      .transaction((tx) => decide(tx, n, options, meta, body))
       .pipe(
         Effect.catchIf(
           (error) =>

@@ -257,8 +257,6 @@ const handleInfo = Effect.fnUntraced(function* (request: HttpRequest, timeout: n
   })
 })
 
-const info = (timeout: number) => (request: HttpRequest) => handleInfo(request, timeout)
-
 /** A list's `sortBy`: a column it may sort by (name by default) and an order (ascending by default). */
 const sortOf = <C extends string>(
   sortBy: { column?: unknown; order?: unknown } | undefined,
@@ -301,8 +299,6 @@ const handleList = Effect.fnUntraced(function* (request: HttpRequest, timeout: n
   )
   return json(200, entries)
 })
-
-const list = (timeout: number) => (request: HttpRequest) => handleList(request, timeout)
 
 const sortColumnsV2 = new Set(["name", "updated_at", "created_at"] as const)
 
@@ -350,8 +346,6 @@ const handleListV2 = Effect.fnUntraced(function* (request: HttpRequest, timeout:
   })
 })
 
-const listV2 = (timeout: number) => (request: HttpRequest) => handleListV2(request, timeout)
-
 const handleRemove = Effect.fnUntraced(function* (request: HttpRequest, timeout: number) {
   const bus = yield* Bus
   const caller = yield* callerOf(request)
@@ -379,8 +373,6 @@ const handleRemove = Effect.fnUntraced(function* (request: HttpRequest, timeout:
   )
 })
 
-const remove = (timeout: number) => (request: HttpRequest) => handleRemove(request, timeout)
-
 /** Move and copy take the same body: bucketId, sourceKey, destinationKey, destinationBucket. */
 const relocation = (request: HttpRequest) => {
   const body = (request.json ?? {}) as Record<string, unknown>
@@ -402,8 +394,6 @@ const handleMove = Effect.fnUntraced(function* (request: HttpRequest, timeout: n
   return json(200, { message: "Successfully moved" })
 })
 
-const move = (timeout: number) => (request: HttpRequest) => handleMove(request, timeout)
-
 const handleCopy = Effect.fnUntraced(function* (request: HttpRequest, timeout: number) {
   const bus = yield* Bus
   const caller = yield* callerOf(request)
@@ -416,16 +406,14 @@ const handleCopy = Effect.fnUntraced(function* (request: HttpRequest, timeout: n
   return json(200, { Id: copied.id, Key: `${copied.bucket_id}/${copied.name}` })
 })
 
-const copy = (timeout: number) => (request: HttpRequest) => handleCopy(request, timeout)
-
 const object = "/storage/v1/object"
 
 export const objectRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
-  storageRoute("post", `${object}/list/:bucket`, "json", list(timeout)),
-  storageRoute("post", `${object}/list-v2/:bucket`, "json", listV2(timeout)),
-  storageRoute("post", `${object}/move`, "json", move(timeout)),
-  storageRoute("post", `${object}/copy`, "json", copy(timeout)),
-  storageRoute("get", `${object}/info/:bucket/*`, "none", info(timeout)),
+  storageRoute("post", `${object}/list/:bucket`, "json", (request) => handleList(request, timeout)),
+  storageRoute("post", `${object}/list-v2/:bucket`, "json", (request) => handleListV2(request, timeout)),
+  storageRoute("post", `${object}/move`, "json", (request) => handleMove(request, timeout)),
+  storageRoute("post", `${object}/copy`, "json", (request) => handleCopy(request, timeout)),
+  storageRoute("get", `${object}/info/:bucket/*`, "none", (request) => handleInfo(request, timeout)),
   storageRoute("get", `${object}/public/:bucket/*`, "none", read(`${object}/public`, "public", timeout)),
   storageRoute("head", `${object}/public/:bucket/*`, "none", read(`${object}/public`, "public", timeout)),
   storageRoute(
@@ -446,5 +434,5 @@ export const objectRoutes = (timeout: number): ReadonlyArray<Route<Needs>> => [
   storageRoute("put", `${object}/:bucket/*`, "stream", (request) => upload(request, object, true, timeout)),
   storageRoute("get", `${object}/:bucket/*`, "none", read(object, "caller", timeout)),
   storageRoute("head", `${object}/:bucket/*`, "none", read(object, "caller", timeout)),
-  storageRoute("del", `${object}/:bucket`, "json", remove(timeout)),
+  storageRoute("del", `${object}/:bucket`, "json", (request) => handleRemove(request, timeout)),
 ]

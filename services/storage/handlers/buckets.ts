@@ -15,10 +15,12 @@ import {
   bucketSelect,
   bucketStream,
   callerSettings,
+  collectingOrphans,
   findBucket,
   type Garbage,
   infrastructureDies,
   logRemovals,
+  type Orphaned,
   policyRefuses,
   type RemovedObject,
   recordAsCaller,
@@ -130,11 +132,11 @@ export const DeleteBucket = Effect.gen(function* () {
   )
 })
 
-/** Empties the bucket as the caller; `removed` learns the blobs to collect once it has committed. */
+/** Empties the bucket as the caller, telling `orphaned` the blobs of the objects removed. */
 const emptyBucket = Effect.fnUntraced(function* (
   tx: CommandTx,
   payload: PayloadOf<typeof Storage.EmptyBucket>,
-  removed: (keys: ReadonlyArray<string>) => void,
+  orphaned: Orphaned,
 ) {
   if ((yield* findBucket(tx, payload.id)) === undefined) return yield* Effect.fail(errors.noSuchBucket())
   // One statement as the caller removes what its policies let it; the log records each.
@@ -147,22 +149,18 @@ const emptyBucket = Effect.fnUntraced(function* (
   )
   yield* becomeWorker(tx)
   yield* logRemovals(tx, rows)
-  removed(rows.map((r) => r.blob_key))
+  orphaned(rows.map((r) => r.blob_key))
   return {}
 })
 
 export const EmptyBucket = Effect.fnUntraced(function* (garbage: Garbage) {
   const postgres = yield* Postgres
   return handler(Storage.EmptyBucket, (payload, context) => {
-    let removed: ReadonlyArray<string> = []
-    return transact(postgres, { contract: Storage.EmptyBucket, context }, (tx) =>
-      emptyBucket(tx, payload, (keys) => {
-        removed = keys
-      }),
-    ).pipe(
-      Effect.tap(() => garbage.collect(removed)),
-      infrastructureDies,
-    )
+    return collectingOrphans(garbage, (orphaned) =>
+      transact(postgres, { contract: Storage.EmptyBucket, context }, (tx) =>
+        emptyBucket(tx, payload, orphaned),
+      ),
+    ).pipe(infrastructureDies)
   })
 })
 

@@ -119,6 +119,21 @@ export interface Garbage {
   readonly collect: (keys: ReadonlyArray<string>) => Effect.Effect<void>
 }
 
+/** Tells which blobs a write leaves without an object; a retried transaction tells again. */
+export type Orphaned = (keys: ReadonlyArray<string>) => void
+
+/** Runs `write`, then collects the blobs it said it orphaned: once committed, never before. */
+export const collectingOrphans = <A, E, R>(
+  garbage: Garbage,
+  write: (orphaned: Orphaned) => Effect.Effect<A, E, R>,
+): Effect.Effect<A, E, R> =>
+  Effect.suspend(() => {
+    let keys: ReadonlyArray<string> = []
+    return write((orphaned) => {
+      keys = orphaned
+    }).pipe(Effect.tap(() => garbage.collect(keys)))
+  })
+
 /** The caller's settings for a read-only query of its own (Postgres.autocommit). */
 export const callerSettings = (caller: Caller) => ({ locals: settingsOf(caller), readOnly: true })
 

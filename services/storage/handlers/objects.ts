@@ -13,10 +13,12 @@ import {
   becomeCaller,
   becomeWorker,
   callerSettings,
+  collectingOrphans,
   findBucket,
   type Garbage,
   infrastructureDies,
   logRemovals,
+  type Orphaned,
   objectStream,
   policyRefuses,
   recordAsCaller,
@@ -156,12 +158,12 @@ export const PrepareUpload = Effect.fnUntraced(function* (settings: ObjectSettin
   })
 })
 
-/** Records the upload; `replaced` learns the blob it replaced, to collect once it has committed. */
+/** Records the upload, telling `orphaned` the blob of the object it replaced. */
 const putObject = Effect.fnUntraced(function* (
   tx: CommandTx,
   payload: PayloadOf<typeof Storage.PutObject>,
   settings: ObjectSettings,
-  replaced: (key: string | null) => void,
+  orphaned: Orphaned,
 ) {
   const bucket = yield* findBucket(tx, payload.bucket)
   if (bucket === undefined) return yield* Effect.fail(errors.noSuchBucket())
@@ -194,7 +196,7 @@ const putObject = Effect.fnUntraced(function* (
     at: new Date().toISOString(),
   })
   yield* recordAsCaller(tx, payload.caller, objectStream(id), put, { taken: errors.keyExists() })
-  replaced(existing?.blob_key ?? null)
+  orphaned(existing === undefined ? [] : [existing.blob_key])
   const stored = yield* findObject(tx, payload.bucket, payload.name)
   return toStoredObject(stored!)
 })
@@ -204,15 +206,11 @@ export const PutObject = Effect.fnUntraced(function* (settings: ObjectSettings, 
   return handler(Storage.PutObject, (payload, context) => {
     const invalid = checkNames(payload.bucket, payload.name)
     if (invalid !== undefined) return Effect.fail(invalid)
-    let replaced: string | null = null
-    return transact(postgres, { contract: Storage.PutObject, context }, (tx) =>
-      putObject(tx, payload, settings, (key) => {
-        replaced = key
-      }),
-    ).pipe(
-      Effect.tap(() => (replaced === null ? Effect.void : garbage.collect([replaced]))),
-      infrastructureDies,
-    )
+    return collectingOrphans(garbage, (orphaned) =>
+      transact(postgres, { contract: Storage.PutObject, context }, (tx) =>
+        putObject(tx, payload, settings, orphaned),
+      ),
+    ).pipe(infrastructureDies)
   })
 })
 
@@ -309,11 +307,11 @@ export const ListObjects = Effect.gen(function* () {
   })
 })
 
-/** Removes the named objects the caller may; `removed` learns their blobs, to collect once committed. */
+/** Removes the named objects the caller may, telling `orphaned` their blobs. */
 const removeObjects = Effect.fnUntraced(function* (
   tx: CommandTx,
   payload: PayloadOf<typeof Storage.RemoveObjects>,
-  removed: (keys: ReadonlyArray<string>) => void,
+  orphaned: Orphaned,
 ) {
   if ((yield* findBucket(tx, payload.bucket)) === undefined) return yield* Effect.fail(errors.noSuchBucket())
   // As the caller: its policies decide which of the named objects it may delete.
@@ -326,22 +324,18 @@ const removeObjects = Effect.fnUntraced(function* (
   )
   yield* becomeWorker(tx)
   yield* logRemovals(tx, rows)
-  removed(rows.map((r) => r.blob_key))
+  orphaned(rows.map((r) => r.blob_key))
   return rows.map(toStoredObject)
 })
 
 export const RemoveObjects = Effect.fnUntraced(function* (garbage: Garbage) {
   const postgres = yield* Postgres
   return handler(Storage.RemoveObjects, (payload, context) => {
-    let removed: ReadonlyArray<string> = []
-    return transact(postgres, { contract: Storage.RemoveObjects, context }, (tx) =>
-      removeObjects(tx, payload, (keys) => {
-        removed = keys
-      }),
-    ).pipe(
-      Effect.tap(() => garbage.collect(removed)),
-      infrastructureDies,
-    )
+    return collectingOrphans(garbage, (orphaned) =>
+      transact(postgres, { contract: Storage.RemoveObjects, context }, (tx) =>
+        removeObjects(tx, payload, orphaned),
+      ),
+    ).pipe(infrastructureDies)
   })
 })
 
@@ -389,8 +383,8 @@ export const MoveObject = Effect.gen(function* () {
 export type CopyBlob = (from: string, to: string) => Effect.Effect<void, Storage.StorageError>
 
 /**
- * Records the copy of `source`, whose bytes are at `copyKey`; `replaced` learns the blob it
- * replaced, to collect once it has committed.
+ * Records the copy of `source`, whose bytes are at `copyKey`, telling `orphaned` the blob of the
+ * object it replaced.
  */
 const recordCopy = Effect.fnUntraced(function* (
   tx: CommandTx,
@@ -398,7 +392,7 @@ const recordCopy = Effect.fnUntraced(function* (
   settings: ObjectSettings,
   source: ObjectRow,
   copyKey: string,
-  replaced: (key: string | null) => void,
+  orphaned: Orphaned,
 ) {
   const bucket = yield* findBucket(tx, payload.destination_bucket)
   if (bucket === undefined) return yield* Effect.fail(errors.noSuchBucket())
@@ -422,7 +416,7 @@ const recordCopy = Effect.fnUntraced(function* (
     at: new Date().toISOString(),
   })
   yield* recordAsCaller(tx, payload.caller, objectStream(id), put, { taken: errors.keyExists() })
-  replaced(existing?.blob_key ?? null)
+  orphaned(existing === undefined ? [] : [existing.blob_key])
   return toStoredObject((yield* findObject(tx, payload.destination_bucket, payload.to))!)
 })
 
@@ -437,7 +431,6 @@ export const CopyObject = Effect.fnUntraced(function* (
     context: HandlerContext,
     copyKey: string,
   ) {
-    let replaced: string | null = null
     // The caller must be able to read the source; its bytes go to a key of the copy's own first.
     const source = yield* findObject(
       postgres.autocommit(callerSettings(payload.caller)),
@@ -446,14 +439,13 @@ export const CopyObject = Effect.fnUntraced(function* (
     )
     if (source === undefined) return yield* Effect.fail(errors.noSuchKey())
     yield* copyBlob(source.blob_key, copyKey)
-    const copied = yield* transact(postgres, { contract: Storage.CopyObject, context }, (tx) =>
-      recordCopy(tx, payload, settings, source, copyKey, (key) => {
-        replaced = key
-      }),
+    const copied = yield* collectingOrphans(garbage, (orphaned) =>
+      transact(postgres, { contract: Storage.CopyObject, context }, (tx) =>
+        recordCopy(tx, payload, settings, source, copyKey, orphaned),
+      ),
     )
     // A redelivered command answers with the first copy: this one's bytes are not needed.
     if (copied.blob_key !== copyKey) yield* garbage.collect([copyKey])
-    if (replaced !== null) yield* garbage.collect([replaced])
     return copied
   })
   return handler(Storage.CopyObject, (payload, context) => {
