@@ -241,5 +241,35 @@ describe.each(topologies)("Data through supabase-js (%s)", (topology) => {
       )
       expect(captured.rows[0].n).toBe(1)
     })
+
+    it("gives each change the columns its table had when it was made, across ALTER TABLE", async () => {
+      const table = `t_${randomUUID().slice(0, 8)}`
+      await admin.query(`create table public.${table} (id int primary key, note text)`)
+      await admin.query(`insert into public.${table} values (1, 'a')`)
+      await admin.query(`alter table public.${table} add column size int`)
+      await admin.query(`insert into public.${table} values (2, 'b', 3)`)
+      // In one transaction: the statement after the ALTER already sees the new columns.
+      await admin.query(
+        `begin;
+         alter table public.${table} rename column note to label;
+         alter table public.${table} alter column size type bigint;
+         update public.${table} set label = 'c' where id = 2;
+         commit`,
+      )
+      await admin.query(`alter table public.${table} drop column size`)
+      await admin.query(`delete from public.${table} where id = 1`)
+      const { rows } = await admin.query(
+        `select data->>'type' as type, data->'columns' as columns from reactor.events
+         where data->>'table' = $1 order by position`,
+        [table],
+      )
+      const id = { name: "id", type: "int4" }
+      expect(rows).toEqual([
+        { type: "INSERT", columns: [id, { name: "note", type: "text" }] },
+        { type: "INSERT", columns: [id, { name: "note", type: "text" }, { name: "size", type: "int4" }] },
+        { type: "UPDATE", columns: [id, { name: "label", type: "text" }, { name: "size", type: "int8" }] },
+        { type: "DELETE", columns: [id, { name: "label", type: "text" }] },
+      ])
+    })
   })
 })
