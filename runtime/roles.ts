@@ -98,9 +98,10 @@ const relay = Layer.effectDiscard(
   Effect.gen(function* () {
     const postgres = yield* Postgres
     const bus = yield* Bus
-    yield* Effect.forkScoped(OutboxRelay.run(postgres, bus, relayFault()))
+    const leadership = OutboxRelay.leadership()
+    yield* Effect.forkScoped(OutboxRelay.run(postgres, bus, { ...relayFault(), leadership }))
     // In a fleet the leading relay may be in another process: commits here wake it over the bus.
-    if ((yield* ReactorConfig).bus.url !== "") yield* OutboxRelay.forwardCommits(bus)
+    if ((yield* ReactorConfig).bus.url !== "") yield* OutboxRelay.forwardCommits(bus, leadership)
   }),
 )
 

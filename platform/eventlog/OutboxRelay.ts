@@ -34,9 +34,18 @@ export interface RelayOptions {
    * Postgres a query per commit. Realtime deliveries wait up to this much longer.
    */
   readonly gatherMs?: number
+  /** Set while this relay leads, for the process's forwardCommits. */
+  readonly leadership?: Leadership
   /** Test hook: called at the points where a crash must lose nothing and duplicate nothing. */
   readonly fault?: (point: FaultPoint, events: number) => void
 }
+
+/** Whether the relay of this process leads: then its commits need not go over the bus. */
+export interface Leadership {
+  leading: boolean
+}
+
+export const leadership = (): Leadership => ({ leading: false })
 
 const checkpointName = "outbox"
 const wakeupTopic = "outbox-wakeup"
@@ -44,12 +53,37 @@ const wakeupTopic = "outbox-wakeup"
 const processId = randomUUID()
 
 /**
- * Tells the relay, wherever in the fleet it leads, that this process committed events: a signal
- * on the bus per local commit, so the relay need not wait for its poll. Runs until the scope closes.
+ * Tells the relay, wherever in the fleet it leads, that this process committed events, so it need
+ * not wait for its poll: a signal on the bus, none while this process's own relay leads (only the
+ * leader follows them), and at most one per `everyMs` (default 2) with the last of a burst sent at
+ * the window's end, since the relay lets events gather for longer than that after each batch.
+ * Runs until the scope closes.
  */
-export const forwardCommits = (bus: BusShape): Effect.Effect<void, never, Scope.Scope> =>
+export const forwardCommits = (
+  bus: BusShape,
+  leadership: Leadership,
+  everyMs = 2,
+): Effect.Effect<void, never, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.sync(() => Wakeup.listen(() => Effect.runFork(Effect.ignore(bus.signal(wakeupTopic, processId))))),
+    Effect.sync(() => {
+      let sentAt = Number.NEGATIVE_INFINITY
+      let pending: ReturnType<typeof setTimeout> | undefined
+      const send = () => {
+        pending = undefined
+        sentAt = performance.now()
+        Effect.runFork(Effect.ignore(bus.signal(wakeupTopic, processId)))
+      }
+      const stop = Wakeup.listen(() => {
+        if (leadership.leading || pending !== undefined) return
+        const wait = sentAt + everyMs - performance.now()
+        if (wait <= 0) send()
+        else pending = setTimeout(send, wait)
+      })
+      return () => {
+        stop()
+        clearTimeout(pending)
+      }
+    }),
     (stop) => Effect.sync(stop),
   ).pipe(Effect.asVoid)
 
@@ -119,6 +153,18 @@ export const run = (
     // Made once per run: the relay's loop, restarted after a failure.
     Effect.gen(function* () {
       const leader = yield* becomeLeader(postgres.url)
+      const { leadership } = options
+      if (leadership !== undefined) {
+        yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            leadership.leading = true
+          }),
+          () =>
+            Effect.sync(() => {
+              leadership.leading = false
+            }),
+        )
+      }
       let wake: (() => void) | undefined
       let notified = false
       const onCommit = () => {
