@@ -7,7 +7,7 @@ import type { PayloadOf } from "../../../contracts/Contract.ts"
 import * as Storage from "../../../contracts/storage.ts"
 import { type CommandTx, transact } from "../../../platform/eventlog/CommandTransaction.ts"
 import { newEvent } from "../../../platform/eventlog/EventStore.ts"
-import { Postgres, type PostgresShape, type Tx } from "../../../platform/postgres/Postgres.ts"
+import { type PgError, Postgres, type PostgresShape, type Tx } from "../../../platform/postgres/Postgres.ts"
 import { isBucketId, isObjectName, mimeAllowed, newBlobKey, uploadLimit } from "../rules.ts"
 import {
   becomeCaller,
@@ -257,27 +257,25 @@ const listEntry = (name: string, r: ListedRow) => ({
 
 const likePrefix = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`)
 
-const listObjects = Effect.fnUntraced(function* (
+/** A listing's rows in an existing bucket, read as the caller, so its policies decide what it sees. */
+const listAsCaller = <Row extends ListedRow>(
   postgres: PostgresShape,
-  payload: PayloadOf<typeof Storage.ListObjects>,
+  request: { readonly bucket: string; readonly caller: Storage.Caller },
   text: string,
-  folder: string,
-) {
-  if ((yield* findBucket(postgres, payload.bucket)) === undefined)
-    return yield* Effect.fail(errors.noSuchBucket())
-  const { rows } = yield* postgres
-    .autocommit(callerSettings(payload.caller))
-    .query<ListedRow & { name: string }>(text, [
-      payload.bucket,
-      folder,
-      `${likePrefix(folder)}%`,
-      payload.search,
-      `${likePrefix(payload.search)}%`,
-      Math.max(0, Math.min(payload.limit, 1000)),
-      Math.max(0, payload.offset),
-    ])
-  return rows.map((r) => listEntry(r.name, r))
-})
+  values: ReadonlyArray<unknown>,
+) =>
+  Effect.flatMap(
+    findBucket(postgres, request.bucket),
+    (bucket): Effect.Effect<ReadonlyArray<Row>, Storage.StorageError | PgError> =>
+      bucket === undefined
+        ? Effect.fail(errors.noSuchBucket())
+        : Effect.map(
+            postgres
+              .autocommit(callerSettings(request.caller))
+              .query<Row & Record<string, unknown>>(text, values),
+            ({ rows }) => rows,
+          ),
+  )
 
 export const ListObjects = Effect.gen(function* () {
   const postgres = yield* Postgres
@@ -303,7 +301,19 @@ export const ListObjects = Effect.gen(function* () {
       where $4 = '' or name ilike $5
       order by ${payload.sort_column} ${order} nulls last, name collate "C" ${order}
       limit $6 offset $7`
-    return listObjects(postgres, payload, text, folder).pipe(infrastructureDies)
+    const values = [
+      payload.bucket,
+      folder,
+      `${likePrefix(folder)}%`,
+      payload.search,
+      `${likePrefix(payload.search)}%`,
+      Math.max(0, Math.min(payload.limit, 1000)),
+      Math.max(0, payload.offset),
+    ]
+    return listAsCaller<ListedRow & { name: string }>(postgres, payload, text, values).pipe(
+      Effect.map((rows) => rows.map((r) => listEntry(r.name, r))),
+      infrastructureDies,
+    )
   })
 })
 
@@ -494,23 +504,12 @@ export const IssueUploadToken = Effect.gen(function* () {
   })
 })
 
-const listObjectsV2 = Effect.fnUntraced(function* (
-  postgres: PostgresShape,
+/** A V2 listing's page from its rows (one more than `limit` was asked for, to tell if more follow). */
+const listingV2 = (
   payload: PayloadOf<typeof Storage.ListObjectsV2>,
-  text: string,
+  rows: ReadonlyArray<ListedRow & { key: string; folder: boolean }>,
   limit: number,
-) {
-  if ((yield* findBucket(postgres, payload.bucket)) === undefined)
-    return yield* Effect.fail(errors.noSuchBucket())
-  const { rows } = yield* postgres
-    .autocommit(callerSettings(payload.caller))
-    .query<ListedRow & { key: string; folder: boolean }>(text, [
-      payload.bucket,
-      payload.prefix,
-      `${likePrefix(payload.prefix)}%`,
-      limit + 1,
-      Math.max(0, payload.offset),
-    ])
+) => {
   const page = rows.slice(0, limit)
   const lastSegment = (key: string) => key.replace(/\/$/, "").split("/").pop() ?? key
   return {
@@ -520,7 +519,7 @@ const listObjectsV2 = Effect.fnUntraced(function* (
       .filter((r) => !r.folder)
       .map((r) => ({ ...listEntry(payload.with_delimiter ? lastSegment(r.key) : r.key, r), key: r.key })),
   }
-})
+}
 
 export const ListObjectsV2 = Effect.gen(function* () {
   const postgres = yield* Postgres
@@ -548,6 +547,18 @@ export const ListObjectsV2 = Effect.gen(function* () {
       order by ${payload.sort_column === "name" ? "" : "folder, "}${column} ${order} nulls last, key collate "C" ${order}
       limit $4 offset $5`
     const limit = Math.max(1, Math.min(payload.limit, 1000))
-    return listObjectsV2(postgres, payload, text, limit).pipe(infrastructureDies)
+    const values = [
+      payload.bucket,
+      payload.prefix,
+      `${likePrefix(payload.prefix)}%`,
+      limit + 1,
+      Math.max(0, payload.offset),
+    ]
+    return listAsCaller(postgres, payload, text, values).pipe(
+      Effect.map((rows) =>
+        listingV2(payload, rows as Array<ListedRow & { key: string; folder: boolean }>, limit),
+      ),
+      infrastructureDies,
+    )
   })
 })
