@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto"
 import { connect } from "node:net"
 import { Readable } from "node:stream"
-import { Context, Effect, Exit, Scope } from "effect"
+import { Context, Effect, Exit, Logger, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Bus, handler } from "../bus/Bus.ts"
 import * as MemoryBus from "../bus/MemoryBus.ts"
@@ -19,6 +19,11 @@ let server: Server.Server
 let scope: Scope.Closeable
 const waiting: Array<() => void> = []
 const release = () => waiting.shift()?.()
+/** What the server logged, as "<level> <message>". */
+const logged: Array<string> = []
+const capture = Logger.make(({ logLevel, message }) => {
+  logged.push(`${logLevel} ${[message].flat().join(" ")}`)
+})
 
 const echo = route({
   method: "post",
@@ -103,18 +108,22 @@ beforeAll(async () => {
   )
   server = await Effect.runPromise(
     Scope.provide(
-      Server.start([echo, slow, streamed], Context.make(Bus, bus), {
-        host: "127.0.0.1",
-        port: 0,
-        bodyLimit: 1024,
-        maxInflight: 2,
-        drainTimeoutMs: 2_000,
-        corsOrigins: ["*"],
-        trustProxy: false,
-        allowSlowUws: false,
-        verifyApiKey: makeVerifier(secret),
-        ready: Effect.succeed({ ready: true, checks: { database: "ok", bus: "ok" } }),
-      }),
+      Server.start(
+        [echo, slow, streamed],
+        Context.make(Bus, bus).pipe(Context.add(Logger.CurrentLoggers, new Set([capture]))),
+        {
+          host: "127.0.0.1",
+          port: 0,
+          bodyLimit: 1024,
+          maxInflight: 2,
+          drainTimeoutMs: 2_000,
+          corsOrigins: ["*"],
+          trustProxy: false,
+          allowSlowUws: false,
+          verifyApiKey: makeVerifier(secret),
+          ready: Effect.succeed({ ready: true, checks: { database: "ok", bus: "ok" } }),
+        },
+      ),
       scope,
     ),
   )
@@ -191,10 +200,13 @@ describe("the gateway", () => {
     expect(await forged.json()).toMatchObject({ msg: "Invalid API key" })
   })
 
-  it("answers 504 when the worker does not reply in time", async () => {
+  it("answers 504 when the worker does not reply in time, and logs why", async () => {
     const response = await post("/auth/v1/echo", JSON.stringify({ message: "hang" }))
     expect(response.status).toBe(504)
     expect(await response.json()).toMatchObject({ error_code: "request_timeout" })
+    expect(logged).toContainEqual(
+      expect.stringMatching(/^Warn answered 5xx: no reply to \S*Echo\S* within 300 ms$/),
+    )
   })
 
   it("answers CORS preflights as supabase-js in a browser needs", async () => {

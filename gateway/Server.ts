@@ -320,11 +320,23 @@ export const start = Effect.fnUntraced(function* <R>(
           inflight--
           if (Exit.isSuccess(exit)) return reply(exit.value)
           const failure = Cause.findErrorOption(exit.cause)
-          if (failure._tag === "Some") return fail(failure.value, body)
+          if (failure._tag === "Some") {
+            // Its answer says only "retry": the reason is for the operator.
+            const error = failure.value
+            const reason =
+              error._tag === "BusUnavailable"
+                ? error.reason
+                : error._tag === "BusTimeout"
+                  ? `no reply to ${error.subject} within ${error.afterMs} ms`
+                  : undefined
+            if (reason !== undefined)
+              runFork(Effect.logWarning(`answered 5xx: ${reason}`).pipe(Effect.annotateLogs({ requestId })))
+            return fail(error, body)
+          }
           if (Cause.hasInterruptsOnly(exit.cause)) return
-          Effect.runFork(
-            renderDefect(protocol, Cause.squash(exit.cause), request(body, undefined)),
-          ).addObserver((rendered) => Exit.isSuccess(rendered) && reply(rendered.value))
+          runFork(renderDefect(protocol, Cause.squash(exit.cause), request(body, undefined))).addObserver(
+            (rendered) => Exit.isSuccess(rendered) && reply(rendered.value),
+          )
         })
       }
 

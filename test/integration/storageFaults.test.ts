@@ -61,7 +61,8 @@ const createBucket = async (url: string, key: string, id: string) => {
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
     body: JSON.stringify({ id, name: id, public: false }),
   })
-  expect(response.status).toBe(200)
+  // The body too, so a refusal says why.
+  expect({ status: response.status, body: await response.text() }).toMatchObject({ status: 200 })
 }
 
 /** A new storage worker whose janitor sweeps everything at once (no upload is under way). */
