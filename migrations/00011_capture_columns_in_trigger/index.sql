@@ -80,29 +80,27 @@ language plpgsql set search_path = pg_catalog as $$
 declare
   cols text;
   args bytea;
+  capture record;
 begin
   if not exists (select 1 from pg_class where oid = rel and relkind in ('r', 'p') and not relispartition) then
     return;
   end if;
   cols := reactor.capture_columns(rel)::text;
   args := reactor.capture_trigger_args(cols);
-  if not exists (select 1 from pg_trigger
-                 where tgrelid = rel and tgname = 'reactor_capture_insert' and tgargs = args) then
-    execute format('create or replace trigger reactor_capture_insert after insert on %s
-                    referencing new table as new_rows for each statement
-                    execute function reactor.capture_statement(%L)', rel, cols);
-  end if;
-  if not exists (select 1 from pg_trigger
-                 where tgrelid = rel and tgname = 'reactor_capture_delete' and tgargs = args) then
-    execute format('create or replace trigger reactor_capture_delete after delete on %s
-                    referencing old table as old_rows for each statement
-                    execute function reactor.capture_statement(%L)', rel, cols);
-  end if;
-  if not exists (select 1 from pg_trigger
-                 where tgrelid = rel and tgname = 'reactor_capture_update' and tgargs = args) then
-    execute format('create or replace trigger reactor_capture_update after update on %s
-                    for each row execute function reactor.capture_update(%L)', rel, cols);
-  end if;
+  for capture in
+    select * from (values
+      ('reactor_capture_insert',
+       'after insert on %s referencing new table as new_rows for each statement execute function reactor.capture_statement(%L)'),
+      ('reactor_capture_delete',
+       'after delete on %s referencing old table as old_rows for each statement execute function reactor.capture_statement(%L)'),
+      ('reactor_capture_update',
+       'after update on %s for each row execute function reactor.capture_update(%L)')
+    ) as t(name, definition)
+  loop
+    if not exists (select 1 from pg_trigger where tgrelid = rel and tgname = capture.name and tgargs = args) then
+      execute format('create or replace trigger %I ' || capture.definition, capture.name, rel, cols);
+    end if;
+  end loop;
 end $$;
 
 -- New tables are captured at once, and a table whose columns change gets triggers carrying the new
