@@ -172,13 +172,70 @@ describe("JetStreamBus", () => {
               yield* Effect.promise(() => jsm.consumers.delete(`${prefix}_CMD_faults`, "doublers"))
               yield* bus.send(Double, { n: 2 }, { meta })
               yield* Effect.promise(() => jsm.streams.delete(`${prefix}_CMD_faults`))
-              // The first send after the loss fails at once; the stream is back for the next.
+              // The first send after the loss fails once its publish is confirmed; the stream is back for the next.
               yield* Effect.retry(bus.send(Double, { n: 3 }, { meta }), retrying)
               return yield* bus.send(Double, { n: 4 }, { meta })
             }),
           ),
         )
         expect(reply).toEqual({ n: 8 })
+      } finally {
+        await nc.close()
+      }
+    })
+  })
+
+  describe("a command with a key the bus made", () => {
+    it("runs once when its reply comes after the stream was asked to confirm it", async () => {
+      let runs = 0
+      const reply = await Effect.runPromise(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const bus = yield* JetStreamBus.make({
+              servers: nats.url,
+              prefix: freshPrefix(),
+              confirmAfterMs: 50,
+            })
+            yield* bus.serve({
+              group: "doublers",
+              handlers: [
+                handler(Double, ({ n }) =>
+                  Effect.sync(() => runs++).pipe(Effect.andThen(Effect.sleep(400)), Effect.as({ n: n * 2 })),
+                ),
+              ],
+            })
+            const answer = yield* bus.send(Double, { n: 21 }, { meta })
+            // A second copy in the stream would have reached the worker by now.
+            yield* Effect.sleep(500)
+            return answer
+          }),
+        ),
+      )
+      expect(reply).toEqual({ n: 42 })
+      expect(runs).toBe(1)
+    })
+
+    it("fails as unavailable, not as a timeout, when its publish was lost", async () => {
+      const prefix = freshPrefix()
+      const nc = await connect({ servers: nats.url })
+      try {
+        const jsm = await jetstreamManager(nc)
+        const failed = await Effect.runPromise(
+          Effect.scoped(
+            Effect.gen(function* () {
+              const bus = yield* JetStreamBus.make({ servers: nats.url, prefix, confirmAfterMs: 100 })
+              yield* bus.serve({
+                group: "doublers",
+                handlers: [handler(Double, ({ n }) => Effect.succeed({ n }))],
+              })
+              yield* bus.send(Double, { n: 1 }, { meta })
+              // Gone while the bus believes it is there: the next publish reaches no stream.
+              yield* Effect.promise(() => jsm.streams.delete(`${prefix}_CMD_faults`))
+              return yield* Effect.flip(bus.send(Double, { n: 2 }, { meta, timeout: 5_000 }))
+            }),
+          ),
+        )
+        expect(failed._tag).toBe("BusUnavailable")
       } finally {
         await nc.close()
       }

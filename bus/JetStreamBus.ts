@@ -31,6 +31,11 @@ export interface JetStreamBusOptions {
   readonly maxDeliver?: number
   /** Default milliseconds to wait for a reply (default 15,000). */
   readonly timeout?: number
+  /**
+   * Milliseconds a command sent with a key the bus made waits for its reply before the stream is
+   * asked to confirm it holds it (default 500): a lost publish fails this much later.
+   */
+  readonly confirmAfterMs?: number
   /** Milliseconds events are kept in the stream (default 7 days). */
   readonly eventRetention?: number
   /** Milliseconds `make` keeps trying to reach NATS before it fails (default 10,000). */
@@ -45,6 +50,7 @@ export const make = Effect.fnUntraced(function* (
     defaultTimeout: options.timeout ?? 15_000,
     defaultAckWait: options.ackWait ?? 30_000,
     maxDeliver: options.maxDeliver ?? 5,
+    confirmAfterMs: options.confirmAfterMs ?? 500,
   }
   const names = Names.make(options.prefix ?? "")
   const conn = yield* Connection.make({
