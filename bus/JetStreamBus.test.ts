@@ -215,6 +215,39 @@ describe("JetStreamBus", () => {
       expect(runs).toBe(1)
     })
 
+    it("gets its own reply among many sent at once, and the reply is not kept", async () => {
+      const prefix = freshPrefix()
+      const nc = await connect({ servers: nats.url })
+      try {
+        const jsm = await jetstreamManager(nc)
+        const kept = async () => (await jsm.streams.info(`${prefix}_REPLIES`)).state.messages
+        const { replies, keptAfterOwnKeys, keptAfterClientKey } = await Effect.runPromise(
+          Effect.scoped(
+            Effect.gen(function* () {
+              const bus = yield* JetStreamBus.make({ servers: nats.url, prefix })
+              yield* bus.serve({
+                group: "doublers",
+                handlers: [handler(Double, ({ n }) => Effect.sleep(n % 7).pipe(Effect.as({ n: n * 2 })))],
+              })
+              const replies = yield* Effect.forEach(
+                Array.from({ length: 100 }, (_, n) => n),
+                (n) => bus.send(Double, { n }, { meta }),
+                { concurrency: "unbounded" },
+              )
+              const keptAfterOwnKeys = yield* Effect.promise(kept)
+              yield* bus.send(Double, { n: 1 }, { meta, idempotencyKey: "a-client-key" })
+              return { replies, keptAfterOwnKeys, keptAfterClientKey: yield* Effect.promise(kept) }
+            }),
+          ),
+        )
+        expect(replies).toEqual(Array.from({ length: 100 }, (_, n) => ({ n: n * 2 })))
+        // Kept only where a second send could ask for it: under a key the client chose.
+        expect([keptAfterOwnKeys, keptAfterClientKey]).toEqual([0, 1])
+      } finally {
+        await nc.close()
+      }
+    })
+
     it("fails as unavailable, not as a timeout, when its publish was lost", async () => {
       const prefix = freshPrefix()
       const nc = await connect({ servers: nats.url })

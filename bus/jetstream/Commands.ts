@@ -39,12 +39,44 @@ export interface CommandSettings {
 /** Unacknowledged commands one group may hold across all its workers. */
 const maxAckPending = 10_000
 
+/**
+ * One subscription for the replies to every command this sender sends under a key the bus made,
+ * told apart by their token: such a key is never sent twice, so its reply need not be kept, and a
+ * subscription per command cost a SUB and an UNSUB on the server each. Made at the first send.
+ */
+class ReplyInbox {
+  private readonly waiting = new Map<string, (message: Incoming) => void>()
+  private readonly owner = randomUUID().replaceAll("-", "")
+  private subscribed = false
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly names: Names,
+  ) {}
+
+  /** The subject `token`'s reply comes to, and how to stop waiting for it. */
+  wait(token: string, onReply: (message: Incoming) => void): { subject: string; stop: () => void } {
+    if (!this.subscribed) {
+      this.subscribed = true
+      this.conn.nc.subscribe(this.names.inboxSubjects(this.owner), {
+        callback: (error, message) => {
+          if (error !== null) return
+          this.waiting.get(message.subject.slice(message.subject.lastIndexOf(".") + 1))?.(message)
+        },
+      })
+    }
+    this.waiting.set(token, onReply)
+    return { subject: this.names.inboxSubject(this.owner, token), stop: () => this.waiting.delete(token) }
+  }
+}
+
 // Sends the command and waits for its reply, listening in the caller's scope.
 const sendScoped = Effect.fnUntraced(function* (
   conn: Connection,
   names: Names,
   streams: Streams,
   settings: CommandSettings,
+  inbox: ReplyInbox,
   contract: Command,
   payload: unknown,
   options: SendOptions,
@@ -55,22 +87,26 @@ const sendScoped = Effect.fnUntraced(function* (
   const data = yield* encodePayload(contract, payload)
   yield* streams.command(contract.capability)
   const reply = yield* Deferred.make<Incoming>()
-  // Listen before sending, so a reply that comes at once is not missed.
-  yield* Effect.acquireRelease(
-    Effect.sync(() =>
-      conn.nc.subscribe(replySubject, {
+  const onReply = (message: Incoming) => Deferred.doneUnsafe(reply, Exit.succeed(message))
+  // Listen before sending, so a reply that comes at once is not missed. A key the client chose
+  // may come again: its reply is kept, on a subject of its own that a second sender can read.
+  const listening = yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      if (options.idempotencyKey === undefined) return inbox.wait(token, onReply)
+      const subscription = conn.nc.subscribe(replySubject, {
         max: 1,
         callback: (error, message) => {
-          if (error === null) Deferred.doneUnsafe(reply, Exit.succeed(message))
+          if (error === null) onReply(message)
         },
-      }),
-    ),
-    (subscription) => Effect.sync(() => subscription.unsubscribe()),
+      })
+      return { subject: replySubject, stop: () => subscription.unsubscribe() }
+    }),
+    ({ stop }) => Effect.sync(stop),
   )
   const headers = withMeta(options.meta)
   headers.set(Header.idempotencyKey, key)
   if (options.idempotencyKey !== undefined) headers.set(Header.keyFromSender, "1")
-  headers.set(Header.replyTo, replySubject)
+  headers.set(Header.replyTo, listening.subject)
   const publication = {
     stream: names.commandStream(contract.capability),
     subject: names.subject(contract.subject),
@@ -78,32 +114,34 @@ const sendScoped = Effect.fnUntraced(function* (
     msgID: token,
     headers,
   }
-  // Sent before with this key: its reply may already be stored; if not, it is still coming.
-  const confirm = Effect.flatMap(publish(conn, streams, publication), (ack) =>
-    ack.duplicate ? Effect.forkScoped(storedReply(conn, names, replySubject, reply)) : Effect.void,
-  )
   if (options.idempotencyKey !== undefined) {
-    yield* confirm
+    const ack = yield* publish(conn, streams, publication)
+    // Sent before with this key: its reply may already be stored; if not, it is still coming.
+    if (ack.duplicate) yield* Effect.forkScoped(storedReply(conn, names, replySubject, reply))
     return yield* readReply(contract, yield* Deferred.await(reply))
   }
   // A key the bus made has never been sent: the command leaves without asking the stream to
-  // acknowledge it (that acknowledgement cost decomposed writes ~15% of their throughput), and the
-  // reply is what says it was stored. Only a command not answered within `confirmAfterMs` is
+  // acknowledge it (waiting for each acknowledgement cost decomposed writes several percent of
+  // their throughput), and the reply is what says it was stored. Only a command not answered within `confirmAfterMs` is
   // published again, acknowledged, under the same message id: the stream stores it once either
   // way, and a publish that was lost (no stream, refused, a connection gone) fails as it always did.
   headers.set(PubHeaders.MsgIdHdr, token)
   conn.nc.publish(publication.subject, data, { headers })
-  const confirmLater = Effect.andThen(Effect.sleep(settings.confirmAfterMs), confirm)
+  // A duplicate here only says the first publish was stored: its reply comes to the inbox.
+  const confirmLater = Effect.andThen(
+    Effect.sleep(settings.confirmAfterMs),
+    publish(conn, streams, publication),
+  )
   const answer = yield* Effect.raceFirst(Deferred.await(reply), Effect.andThen(confirmLater, Effect.never))
   return yield* readReply(contract, answer)
 })
 
-export const send =
-  (conn: Connection, names: Names, streams: Streams, settings: CommandSettings) =>
-  (contract: Command, payload: unknown, options: SendOptions): Effect.Effect<unknown, unknown> => {
+export const send = (conn: Connection, names: Names, streams: Streams, settings: CommandSettings) => {
+  const inbox = new ReplyInbox(conn, names)
+  return (contract: Command, payload: unknown, options: SendOptions): Effect.Effect<unknown, unknown> => {
     const subject = contract.subject
     const afterMs = options.timeout ?? settings.defaultTimeout
-    return sendScoped(conn, names, streams, settings, contract, payload, options).pipe(
+    return sendScoped(conn, names, streams, settings, inbox, contract, payload, options).pipe(
       Effect.scoped,
       Effect.timeoutOrElse({
         duration: afterMs,
@@ -111,6 +149,7 @@ export const send =
       }),
     )
   }
+}
 
 const storedReply = (
   conn: Connection,
@@ -205,21 +244,26 @@ const commandJob = (
   const replyTo = read(message.headers, Header.replyTo)
   const subject = names.unprefix(message.subject)
 
+  // A reply to a key the bus made goes to its sender alone: that key is never sent again, so no
+  // second sender will look for the reply.
+  const kept = read(message.headers, Header.keyFromSender) === "1"
   const reply = (frame: Frame) =>
     replyTo === undefined
       ? Effect.void
-      : Effect.tryPromise({
-          try: () => conn.js.publish(replyTo, frame.data, { headers: frame.headers }),
-          catch: (error) => error,
-        }).pipe(
-          // Not stored, but a caller waiting now still gets it; re-running the command would not help.
-          Effect.catch((error) =>
-            Effect.andThen(
-              Effect.logWarning(`storing the reply to ${subject} failed: ${describe(error)}`),
-              Effect.sync(() => conn.nc.publish(replyTo, frame.data, { headers: frame.headers })),
+      : !kept
+        ? Effect.sync(() => conn.nc.publish(replyTo, frame.data, { headers: frame.headers }))
+        : Effect.tryPromise({
+            try: () => conn.js.publish(replyTo, frame.data, { headers: frame.headers }),
+            catch: (error) => error,
+          }).pipe(
+            // Not stored, but a caller waiting now still gets it; re-running the command would not help.
+            Effect.catch((error) =>
+              Effect.andThen(
+                Effect.logWarning(`storing the reply to ${subject} failed: ${describe(error)}`),
+                Effect.sync(() => conn.nc.publish(replyTo, frame.data, { headers: frame.headers })),
+              ),
             ),
-          ),
-        )
+          )
 
   // The reply is stored before the command is acknowledged; once begun, a stopping worker does not cut it short.
   const finish = (frame: Frame, how: (message: JsMsg) => void) =>

@@ -10,6 +10,9 @@ export interface Names {
   readonly commandStream: (capability: string) => string
   readonly commandSubjects: (capability: string) => string
   readonly replySubject: (capability: string, token: string) => string
+  /** Where a sender's replies that are not kept arrive, one subject per command: core NATS. */
+  readonly inboxSubject: (owner: string, token: string) => string
+  readonly inboxSubjects: (owner: string) => string
   readonly repliesStream: string
   readonly repliesSubjects: string
   /** Core NATS, not JetStream: signals are not stored. */
@@ -38,6 +41,8 @@ export const make = (prefix: string): Names => {
     commandStream: (capability) => stream(`CMD_${safeName(capability)}`),
     commandSubjects: (capability) => subject(`cmd.${capability}.>`),
     replySubject: (capability, token) => subject(`reply.${capability}.${token}`),
+    inboxSubject: (owner, token) => subject(`inbox.${owner}.${token}`),
+    inboxSubjects: (owner) => subject(`inbox.${owner}.*`),
     signalSubject: (topic) => subject(`sig.${safeName(topic)}`),
     repliesStream: stream("REPLIES"),
     repliesSubjects: subject("reply.>"),
