@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto"
-import { jetstreamManager } from "@nats-io/jetstream"
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { Effect, Exit, Schedule, Schema, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -51,6 +51,16 @@ const Counted = faults.event({
 const meta: Meta = { requestId: "req-fault" }
 
 const retrying = { schedule: Schedule.spaced(50), times: 40 }
+
+/** Runs `body` with a JetStream manager on a connection of its own, closed after. */
+const withManager = async (body: (jsm: JetStreamManager) => Promise<void>) => {
+  const nc = await connect({ servers: nats.url })
+  try {
+    await body(await jetstreamManager(nc))
+  } finally {
+    await nc.close()
+  }
+}
 
 const publishCounted = (bus: BusShape, n: number) =>
   bus.publish({ contract: Counted, id: `counted-${n}`, payload: { n }, logPosition: `0:${n}`, meta })
@@ -157,9 +167,7 @@ describe("JetStreamBus", () => {
   describe("when its consumer or stream is deleted", () => {
     it("puts them back and goes on handling commands", async () => {
       const prefix = freshPrefix()
-      const nc = await connect({ servers: nats.url })
-      try {
-        const jsm = await jetstreamManager(nc)
+      await withManager(async (jsm) => {
         const reply = await Effect.runPromise(
           Effect.scoped(
             Effect.gen(function* () {
@@ -179,9 +187,7 @@ describe("JetStreamBus", () => {
           ),
         )
         expect(reply).toEqual({ n: 8 })
-      } finally {
-        await nc.close()
-      }
+      })
     })
   })
 
@@ -217,9 +223,7 @@ describe("JetStreamBus", () => {
 
     it("gets its own reply among many sent at once, and the reply is not kept", async () => {
       const prefix = freshPrefix()
-      const nc = await connect({ servers: nats.url })
-      try {
-        const jsm = await jetstreamManager(nc)
+      await withManager(async (jsm) => {
         const kept = async () => (await jsm.streams.info(`${prefix}_REPLIES`)).state.messages
         const { replies, keptAfterOwnKeys, keptAfterClientKey } = await Effect.runPromise(
           Effect.scoped(
@@ -243,16 +247,12 @@ describe("JetStreamBus", () => {
         expect(replies).toEqual(Array.from({ length: 100 }, (_, n) => ({ n: n * 2 })))
         // Kept only where a second send could ask for it: under a key the client chose.
         expect([keptAfterOwnKeys, keptAfterClientKey]).toEqual([0, 1])
-      } finally {
-        await nc.close()
-      }
+      })
     })
 
     it("fails as unavailable, not as a timeout, when its publish was lost", async () => {
       const prefix = freshPrefix()
-      const nc = await connect({ servers: nats.url })
-      try {
-        const jsm = await jetstreamManager(nc)
+      await withManager(async (jsm) => {
         const failed = await Effect.runPromise(
           Effect.scoped(
             Effect.gen(function* () {
@@ -269,9 +269,7 @@ describe("JetStreamBus", () => {
           ),
         )
         expect(failed._tag).toBe("BusUnavailable")
-      } finally {
-        await nc.close()
-      }
+      })
     })
   })
 
