@@ -1,5 +1,6 @@
 // Commands over JetStream: a work-queue stream per capability, one durable consumer per worker
-// group, replies through the REPLIES stream so a second send of the same key reads the first's.
+// group. Replies to a client's key go through the REPLIES stream, so a second send of that key
+// reads the first's; replies to a key the bus made go straight to their sender's inbox.
 import { randomUUID } from "node:crypto"
 import { AckPolicy, DeliverPolicy, type JsMsg, PubHeaders } from "@nats-io/jetstream"
 import { nanos } from "@nats-io/transport-node"
@@ -121,10 +122,11 @@ const sendScoped = Effect.fnUntraced(function* (
     return yield* readReply(contract, yield* Deferred.await(reply))
   }
   // A key the bus made has never been sent: the command leaves without asking the stream to
-  // acknowledge it (waiting for each acknowledgement cost decomposed writes several percent of
-  // their throughput), and the reply is what says it was stored. Only a command not answered within `confirmAfterMs` is
-  // published again, acknowledged, under the same message id: the stream stores it once either
-  // way, and a publish that was lost (no stream, refused, a connection gone) fails as it always did.
+  // acknowledge it (each acknowledgement cost decomposed writes several percent of their
+  // throughput), and the reply is what says it was stored. Only a command not answered within
+  // `confirmAfterMs` is published again, acknowledged, under the same message id: the stream
+  // stores it once either way, and a publish that was lost (no stream, refused, a connection
+  // gone) fails as it always did.
   headers.set(PubHeaders.MsgIdHdr, token)
   conn.nc.publish(publication.subject, data, { headers })
   // A duplicate here only says the first publish was stored: its reply comes to the inbox.
