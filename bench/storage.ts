@@ -1,13 +1,15 @@
 // The Storage workloads of `npm run bench`: large uploads and downloads through the gateway against
 // the same bytes moved without it (a raw file copy on disk; a PUT and GET straight to the S3
 // server), curl and cp moving every byte on both sides, the gateway process's peak RSS growth
-// while they stream, and 4 KB uploads per second.
+// while they stream, and 4 KB uploads per second. On disk, also against bare uWS moving the body
+// to and from a file (bench/floors/rawUwsFile.ts), for how much of the gap HTTP itself makes.
 import { spawn } from "node:child_process"
 import { writeFileSync } from "node:fs"
 import { open, rm } from "node:fs/promises"
 import { join } from "node:path"
 import { reactorEnv, type S3Server, startS3rver } from "../platform/blobs/LocalS3.ts"
-import { median, type Row, rssMiB, wrk } from "./support.ts"
+import { freePort } from "../platform/postgres/Embedded.ts"
+import { dist, median, type Row, rssMiB, startNode, wrk } from "./support.ts"
 
 export interface StorageBenchOptions {
   readonly tmp: string
@@ -179,6 +181,19 @@ export const storageBench = async (options: StorageBenchOptions) => {
           ...[...chunked, "-T", file, "-X", "POST", "-o", "/dev/null", big],
         ])
       const download = () => curl([...bearer, "-o", "/dev/null", big])
+      const barePort = await freePort()
+      const bare =
+        backend === "disk"
+          ? await startNode(
+              [dist("bench", "floors", "rawUwsFile.js"), String(barePort), join(options.tmp, "bare.bin")],
+              {
+                ready: /listening/,
+              },
+            )
+          : undefined
+      const bareUrl = `http://127.0.0.1:${barePort}`
+      const bareUp: Array<number> = []
+      const bareDown: Array<number> = []
       const rounds = Math.max(1, Math.min(options.rounds, 3))
       const up: Array<number> = []
       const upFloor: Array<number> = []
@@ -198,7 +213,17 @@ export const storageBench = async (options: StorageBenchOptions) => {
         await settle()
         downGrowth.push(await peakGrowth(reactor.pid, async () => (elapsed = await download())))
         down.push(megabytes / elapsed)
+        if (bare === undefined) continue
+        await settle()
+        bareUp.push(
+          megabytes /
+            (await curl([...chunked, "-T", file, "-X", "POST", "-o", "/dev/null", `${bareUrl}/up`])),
+        )
+        await settle()
+        bareDown.push(megabytes / (await curl(["-o", "/dev/null", `${bareUrl}/down`])))
       }
+      await bare?.stop()
+      await rm(join(options.tmp, "bare.bin"), { force: true })
       await rm(file, { force: true })
       const size = megabytes >= 1024 ? `${megabytes / 1024} GiB` : `${megabytes} MiB`
       const transfer = (what: string, rates: Array<number>, floors: Array<number>, growth: Array<number>) => {
@@ -214,6 +239,17 @@ export const storageBench = async (options: StorageBenchOptions) => {
       }
       transfer("upload", up, upFloor, upGrowth)
       transfer("download", down, downFloor, downGrowth)
+      const beside = (what: string, rates: Array<number>, bares: Array<number>) =>
+        record({
+          workload: `(storage) ${size} ${what} through the gateway, ${backend}, beside bare uWS to a file`,
+          result: `${median(rates).toFixed(0)} MiB/s (bare uWS ${median(bares).toFixed(0)} MiB/s)`,
+          floor: "bare uWS and a file, no Reactor",
+          ratio: median(rates.map((x, i) => x / bares[i]!)),
+        })
+      if (bare !== undefined) {
+        beside("upload", up, bareUp)
+        beside("download", down, bareDown)
+      }
       // Small objects: every request a new 4 KB object.
       const script = join(options.tmp, `small-${backend}.lua`)
       writeFileSync(
