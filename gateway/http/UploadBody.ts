@@ -3,8 +3,23 @@
 // sits in memory.
 import { Readable } from "node:stream"
 import type { HttpResponse as UwsResponse } from "@trufflesuite/uws-js-unofficial"
+import { recycle } from "../../platform/blobs/Recycling.ts"
 
 const slabSize = 1024 * 1024
+
+/**
+ * Slabs given back by the sinks that wrote them (see Recycling.ts), for the next ones to fill:
+ * shared by every upload, and at most 32 MiB of them kept.
+ */
+const spareSlabs: Array<Buffer> = []
+const maxSpareSlabs = 32
+
+const takeBack = (chunk: Buffer) => {
+  // Only a whole slab of this pool's size, by its own memory: a chunk it did not make is left alone.
+  if (chunk.buffer.byteLength !== slabSize || chunk.byteOffset !== 0 || spareSlabs.length >= maxSpareSlabs)
+    return
+  spareSlabs.push(chunk.length === slabSize ? chunk : Buffer.from(chunk.buffer, 0, slabSize))
+}
 
 export class UploadBody {
   readonly stream: Readable
@@ -23,6 +38,7 @@ export class UploadBody {
     // The route may not read it yet (it asks the worker first): a client that goes away then
     // destroys an unread stream, which must not become an unhandled 'error' that ends the process.
     this.stream.on("error", () => {})
+    Object.defineProperty(this.stream, recycle, { value: takeBack })
     res.onData((chunk, isLast) => this.take(chunk, isLast))
   }
 
@@ -69,7 +85,7 @@ export class UploadBody {
           more = this.stream.push(Buffer.from(bytes))
           break
         }
-        this.slab = Buffer.allocUnsafe(slabSize)
+        this.slab = spareSlabs.pop() ?? Buffer.allocUnsafe(slabSize)
         this.filled = 0
       }
       const copied = Math.min(bytes.length - offset, slabSize - this.filled)

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync } from "node:fs"
 import { mkdir, readdir, rename, rm, utimes, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Readable } from "node:stream"
 import { Effect } from "effect"
 import { Client } from "minio"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -10,6 +11,7 @@ import { useContainers } from "../../test/support/nats.ts"
 import { startMinio } from "../../test/support/s3.ts"
 import * as DiskBlobStore from "./DiskBlobStore.ts"
 import { type S3Server, startS3rver, storeOptions } from "./LocalS3.ts"
+import { recycle } from "./Recycling.ts"
 import * as S3BlobStore from "./S3BlobStore.ts"
 import { blobStoreContract } from "./test/blobStoreContract.ts"
 
@@ -52,6 +54,24 @@ describe("DiskBlobStore", () => {
     await run(store.put("7f/3a/7f3a-blob", once(bytes), { limit: 1e6, contentType: "" }))
     expect(readFileSync(join(root, "blobs", "7f/3a/7f3a-blob"))).toEqual(bytes)
     expect(await readdir(join(root, "tmp"))).toEqual([])
+    await close()
+  })
+
+  it("gives each chunk back to a body that takes them, only once it is written", async () => {
+    const { root, store, close } = diskStore()
+    const pieces = Array.from({ length: 24 }, () => randomBytes(mib))
+    const given: Array<Buffer> = []
+    // Scribbles over every chunk it gets back at once, as a reused buffer is filled again: a chunk
+    // given back before its bytes reached the file would leave scribbles in it.
+    const body = Object.assign(Readable.from(pieces.map((piece) => Buffer.from(piece))), {
+      [recycle]: (chunk: Buffer) => {
+        given.push(chunk)
+        chunk.fill(0xee)
+      },
+    })
+    await run(store.put("re/cy/cled", body, { limit: 1e9, contentType: "" }))
+    expect(readFileSync(join(root, "blobs", "re/cy/cled")).equals(Buffer.concat(pieces))).toBe(true)
+    expect(given).toHaveLength(pieces.length)
     await close()
   })
 

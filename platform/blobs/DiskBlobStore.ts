@@ -3,9 +3,9 @@
 // directories must be on one filesystem.
 import { createHash, randomUUID } from "node:crypto"
 import type { BigIntStats } from "node:fs"
-import { lstat, mkdir, open, opendir, readdir, rename, rm, unlink } from "node:fs/promises"
+import { type FileHandle, lstat, mkdir, open, opendir, readdir, rename, rm, unlink } from "node:fs/promises"
 import { dirname, join } from "node:path"
-import type { Readable } from "node:stream"
+import { type Readable, Writable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import { Effect, Layer, Stream } from "effect"
 import { checkAmount, checkKeys, checkPrefix, checkRange, isBlobKey } from "./BlobKey.ts"
@@ -21,6 +21,7 @@ import {
 } from "./BlobStore.ts"
 import { makeDirs, orMissing, syncDir } from "./Durable.ts"
 import { meterFor, OverLimit } from "./Meter.ts"
+import { giveBack } from "./Recycling.ts"
 
 const storeError = (what: string, cause: unknown) =>
   new BlobStoreError({ message: `disk blob store: ${what}: ${(cause as Error)?.message ?? cause}`, cause })
@@ -72,6 +73,38 @@ async function* walk(blobs: string, dir: string, prefix: string): AsyncGenerator
   }
 }
 
+/** Writes every byte of `buffers`, again from where a short write stopped. */
+const writeAll = async (handle: FileHandle, buffers: ReadonlyArray<Buffer>) => {
+  let rest = buffers
+  while (rest.length > 0) {
+    let { bytesWritten } = await handle.writev(rest as Array<Buffer>)
+    let next = 0
+    while (next < rest.length && bytesWritten >= rest[next]!.length) bytesWritten -= rest[next++]!.length
+    rest = next < rest.length ? [rest[next]!.subarray(bytesWritten), ...rest.slice(next + 1)] : []
+  }
+}
+
+/**
+ * Where a put's bytes go: several MiB may wait for the disk, so writes leave as large writev calls
+ * while more arrives, and the file is fsynced at the end (each file operation is a trip through
+ * libuv's thread pool, which on a small upload costs more than its bytes). Each chunk, once written,
+ * goes back to the body that made it (see Recycling.ts).
+ */
+const fileSink = (handle: FileHandle, body: unknown) =>
+  new Writable({
+    highWaterMark: 4 * 1024 * 1024,
+    writev: (chunks, done) => {
+      const buffers = chunks.map(({ chunk }) => chunk as Buffer)
+      writeAll(handle, buffers).then(() => {
+        for (const buffer of buffers) giveBack(body, buffer)
+        done()
+      }, done)
+    },
+    final: (done) => {
+      handle.sync().then(() => done(), done)
+    },
+  })
+
 export const make = (root: string): BlobStoreShape => {
   const blobs = join(root, "blobs")
   const tmp = join(root, "tmp")
@@ -93,12 +126,7 @@ export const make = (root: string): BlobStoreShape => {
     )
     let placed = false
     try {
-      // Several MiB may wait for the disk, so writes leave as large writev calls while more arrives.
-      // `flush` fsyncs before the stream closes the handle: each file operation is a trip through
-      // libuv's thread pool, which on a small upload costs more than its bytes.
-      await pipeline(body, meter, handle.createWriteStream({ highWaterMark: 4 * 1024 * 1024, flush: true }), {
-        signal,
-      })
+      await pipeline(body, meter, fileSink(handle, body), { signal })
       const file = await lstat(temp, { bigint: true })
       signal.throwIfAborted()
       const path = pathOf(key)
@@ -111,6 +139,7 @@ export const make = (root: string): BlobStoreShape => {
       // A rename keeps the inode, size and mtime: these are the stats of the file in place.
       return infoOf(key, file)
     } finally {
+      await handle.close().catch(() => undefined)
       if (!placed) await rm(temp, { force: true }).catch(() => undefined)
     }
   }
