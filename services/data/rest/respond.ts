@@ -1,8 +1,10 @@
 // Turning a statement's result row into the response, with the status and headers a function set.
 import { Effect } from "effect"
 import type { ResultRow } from "./build/statement.ts"
-import { guc, type PostgrestError } from "./PostgrestError.ts"
+import { guc, outOfRange, type PostgrestError } from "./PostgrestError.ts"
+import { applied, type Preferences } from "./prefer.ts"
 import type { RestResponse } from "./RestRequest.ts"
+import { contentRange, rangeStatus } from "./range.ts"
 
 const parseHeaders = (text: string): Record<string, string> | undefined => {
   let parsed: unknown
@@ -46,3 +48,30 @@ export const respond = (
 
 export const toNumber = (value: string | number | null | undefined): number | undefined =>
   value === null || value === undefined ? undefined : Number(value)
+
+/**
+ * A read's answer: the page of rows starting at `offset`, counted in Content-Range out of `total`
+ * (when counted), 206 for part of them and 416 past their end.
+ */
+export const respondPage = (
+  row: ResultRow,
+  page: {
+    readonly offset: number
+    readonly pageTotal: number
+    readonly total: number | undefined
+    readonly contentType: string
+    readonly prefs: Preferences
+    readonly head: boolean
+  },
+): Effect.Effect<RestResponse, PostgrestError> => {
+  const { offset, pageTotal, total } = page
+  const status = rangeStatus(offset, pageTotal, total)
+  if (status === 416) return Effect.fail(outOfRange(offset, total ?? 0))
+  const headers: Record<string, string> = {
+    "content-type": page.contentType,
+    "content-range": contentRange(offset, offset + pageTotal - 1, total),
+  }
+  const preference = applied(page.prefs, {})
+  if (preference !== undefined) headers["preference-applied"] = preference
+  return respond(row, { status, headers, body: page.head ? "" : (row.body ?? "") })
+}

@@ -4,13 +4,13 @@ import { buildNode, countSql, selectSql } from "../build/read.ts"
 import { bodySql, type ResultRow, readStatement, type Shape } from "../build/statement.ts"
 import { attempt, type Context } from "../context.ts"
 import { Aliases, Params } from "../identifiers.ts"
-import { maxAffected, notSingular, outOfRange, type PostgrestError } from "../PostgrestError.ts"
+import { maxAffected, notSingular, type PostgrestError } from "../PostgrestError.ts"
 import { plan, type Source } from "../plan.ts"
-import { applied, exceedsMaxAffected } from "../prefer.ts"
+import { exceedsMaxAffected } from "../prefer.ts"
 import type { QueryParams } from "../querystring.ts"
 import type { RestResponse } from "../RestRequest.ts"
-import { contentRange, rangeStatus, topRange } from "../range.ts"
-import { respond, toNumber } from "../respond.ts"
+import { topRange } from "../range.ts"
+import { respondPage, toNumber } from "../respond.ts"
 
 interface ExplainRow {
   readonly "QUERY PLAN": ReadonlyArray<{ readonly Plan: { readonly "Plan Rows": number } }>
@@ -65,13 +65,12 @@ export const readRows = Effect.fnUntraced(function* (
   const total = planned ?? toNumber(row.total)
   if (media.shape === "object" && pageTotal !== 1) return yield* Effect.fail(notSingular(pageTotal))
   if (affects && exceedsMaxAffected(prefs, pageTotal)) return yield* Effect.fail(maxAffected(pageTotal))
-  const status = rangeStatus(range.offset, pageTotal, total)
-  if (status === 416) return yield* Effect.fail(outOfRange(range.offset, total ?? 0))
-  const headers: Record<string, string> = {
-    "content-type": media.contentType,
-    "content-range": contentRange(range.offset, range.offset + pageTotal - 1, total),
-  }
-  const preference = applied(prefs, {})
-  if (preference !== undefined) headers["preference-applied"] = preference
-  return yield* respond(row, { status, headers, body: isHead ? "" : (row.body ?? "") })
+  return yield* respondPage(row, {
+    offset: range.offset,
+    pageTotal,
+    total,
+    contentType: media.contentType,
+    prefs,
+    head: isHead,
+  })
 })

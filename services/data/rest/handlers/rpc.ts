@@ -10,15 +10,14 @@ import {
   maxAffected,
   maxAffectedRpc,
   notSingular,
-  outOfRange,
   type PostgrestError,
 } from "../PostgrestError.ts"
 import type { Source } from "../plan.ts"
-import { applied, exceedsMaxAffected } from "../prefer.ts"
+import { exceedsMaxAffected } from "../prefer.ts"
 import type { QueryParams } from "../querystring.ts"
 import type { RestResponse } from "../RestRequest.ts"
-import { contentRange, rangeStatus, topRange } from "../range.ts"
-import { respond, toNumber } from "../respond.ts"
+import { topRange } from "../range.ts"
+import { respond, respondPage, toNumber } from "../respond.ts"
 import { readRows } from "./read.ts"
 
 interface Arguments {
@@ -85,16 +84,14 @@ const scalar = Effect.fnUntraced(function* (ctx: Context, call: Call, query: Que
     return yield* Effect.fail(notSingular(pageTotal))
   }
   if (exceedsMaxAffected(prefs, pageTotal)) return yield* Effect.fail(maxAffected(pageTotal))
-  const totalCount = toNumber(row.total)
-  const status = rangeStatus(range.offset, pageTotal, totalCount)
-  if (status === 416) return yield* Effect.fail(outOfRange(range.offset, totalCount ?? 0))
-  const headers: Record<string, string> = {
-    "content-type": media.contentType,
-    "content-range": contentRange(range.offset, range.offset + pageTotal - 1, totalCount),
-  }
-  const preference = applied(prefs, {})
-  if (preference !== undefined) headers["preference-applied"] = preference
-  return yield* respond(row, { status, headers, body: request.method === "HEAD" ? "" : (row.body ?? "") })
+  return yield* respondPage(row, {
+    offset: range.offset,
+    pageTotal,
+    total: toNumber(row.total),
+    contentType: media.contentType,
+    prefs,
+    head: request.method === "HEAD",
+  })
 })
 
 export const rpc = Effect.fnUntraced(function* (
