@@ -10,8 +10,6 @@ import { Postgres } from "../../../platform/postgres/Postgres.ts"
 import { isBucketId } from "../rules.ts"
 import {
   type BucketRow,
-  becomeCaller,
-  becomeWorker,
   bucketSelect,
   bucketStream,
   callerSettings,
@@ -19,11 +17,9 @@ import {
   findBucket,
   type Garbage,
   infrastructureDies,
-  logRemovals,
   type Orphaned,
-  policyRefuses,
-  type RemovedObject,
   recordAsCaller,
+  removeAsCaller,
   subjectOf,
   toBucket,
 } from "./common.ts"
@@ -133,25 +129,15 @@ export const DeleteBucket = Effect.gen(function* () {
 })
 
 /** Empties the bucket as the caller, telling `orphaned` the blobs of the objects removed. */
-const emptyBucket = Effect.fnUntraced(function* (
-  tx: CommandTx,
-  payload: PayloadOf<typeof Storage.EmptyBucket>,
-  orphaned: Orphaned,
-) {
-  if ((yield* findBucket(tx, payload.id)) === undefined) return yield* Effect.fail(errors.noSuchBucket())
+const emptyBucket = (tx: CommandTx, payload: PayloadOf<typeof Storage.EmptyBucket>, orphaned: Orphaned) =>
   // One statement as the caller removes what its policies let it; the log records each.
-  yield* becomeCaller(tx, payload.caller)
-  const { rows } = yield* policyRefuses(
-    tx.query<RemovedObject & Record<string, unknown>>(
-      "delete from storage.objects where bucket_id = $1 returning id, bucket_id, name, blob_key",
-      [payload.id],
-    ),
-  )
-  yield* becomeWorker(tx)
-  yield* logRemovals(tx, rows)
-  orphaned(rows.map((r) => r.blob_key))
-  return {}
-})
+  removeAsCaller(
+    tx,
+    { bucket: payload.id, caller: payload.caller },
+    orphaned,
+    "delete from storage.objects where bucket_id = $1 returning id, bucket_id, name, blob_key",
+    [payload.id],
+  ).pipe(Effect.as({}))
 
 export const EmptyBucket = Effect.fnUntraced(function* (garbage: Garbage) {
   const postgres = yield* Postgres

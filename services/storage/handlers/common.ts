@@ -97,6 +97,32 @@ export const findBucket = (tx: Tx, id: string) =>
     })
     .pipe(Effect.map((r) => r.rows[0]))
 
+/**
+ * Deletes, as the caller, the objects `text` picks in an existing bucket (its policies decide
+ * which), records each removal in the log as the worker, and tells `orphaned` their blobs.
+ */
+export const removeAsCaller = <Row extends RemovedObject>(
+  tx: CommandTx,
+  request: { readonly bucket: string; readonly caller: Caller },
+  orphaned: Orphaned,
+  text: string,
+  values: ReadonlyArray<unknown>,
+) =>
+  findBucket(tx, request.bucket).pipe(
+    Effect.flatMap((bucket) =>
+      bucket === undefined ? Effect.fail(errors.noSuchBucket()) : becomeCaller(tx, request.caller),
+    ),
+    Effect.andThen(
+      Effect.suspend(() => policyRefuses(tx.query<Row & Record<string, unknown>>(text, values))),
+    ),
+    Effect.tap(() => becomeWorker(tx)),
+    Effect.tap(({ rows }) => logRemovals(tx, rows)),
+    Effect.map(({ rows }): ReadonlyArray<Row> => {
+      orphaned(rows.map((r) => r.blob_key))
+      return rows
+    }),
+  )
+
 export const bucketSelect = `select ${bucketColumns} from storage.buckets`
 
 export const toBucket = (row: BucketRow) => ({

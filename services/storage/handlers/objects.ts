@@ -11,17 +11,16 @@ import { type PgError, Postgres, type PostgresShape, type Tx } from "../../../pl
 import { isBucketId, isObjectName, mimeAllowed, newBlobKey, uploadLimit } from "../rules.ts"
 import {
   becomeCaller,
-  becomeWorker,
   callerSettings,
   collectingOrphans,
   findBucket,
   type Garbage,
   infrastructureDies,
-  logRemovals,
   type Orphaned,
   objectStream,
   policyRefuses,
   recordAsCaller,
+  removeAsCaller,
   subjectOf,
 } from "./common.ts"
 
@@ -318,25 +317,15 @@ export const ListObjects = Effect.gen(function* () {
 })
 
 /** Removes the named objects the caller may, telling `orphaned` their blobs. */
-const removeObjects = Effect.fnUntraced(function* (
-  tx: CommandTx,
-  payload: PayloadOf<typeof Storage.RemoveObjects>,
-  orphaned: Orphaned,
-) {
-  if ((yield* findBucket(tx, payload.bucket)) === undefined) return yield* Effect.fail(errors.noSuchBucket())
+const removeObjects = (tx: CommandTx, payload: PayloadOf<typeof Storage.RemoveObjects>, orphaned: Orphaned) =>
   // As the caller: its policies decide which of the named objects it may delete.
-  yield* becomeCaller(tx, payload.caller)
-  const { rows } = yield* policyRefuses(
-    tx.query<ObjectRow & Record<string, unknown>>(
-      `delete from storage.objects where bucket_id = $1 and name = any($2::text[]) returning ${objectColumns}`,
-      [payload.bucket, payload.names],
-    ),
-  )
-  yield* becomeWorker(tx)
-  yield* logRemovals(tx, rows)
-  orphaned(rows.map((r) => r.blob_key))
-  return rows.map(toStoredObject)
-})
+  removeAsCaller<ObjectRow>(
+    tx,
+    payload,
+    orphaned,
+    `delete from storage.objects where bucket_id = $1 and name = any($2::text[]) returning ${objectColumns}`,
+    [payload.bucket, payload.names],
+  ).pipe(Effect.map((rows) => rows.map(toStoredObject)))
 
 export const RemoveObjects = Effect.fnUntraced(function* (garbage: Garbage) {
   const postgres = yield* Postgres
