@@ -5,7 +5,7 @@ import { STATUS_CODES } from "node:http"
 import { Cause, type Context, Data, Effect, Exit, Fiber, type Scope } from "effect"
 import type { Claims, InvalidJwt } from "../platform/jwt/Jwt.ts"
 import { formatAddress } from "./http/address.ts"
-import { type Protocol, type RenderableError, render, renderDefect } from "./http/errors.ts"
+import { busFailureReason, type Protocol, type RenderableError, render, renderDefect } from "./http/errors.ts"
 import {
   BadJson,
   BodyTooLarge,
@@ -321,14 +321,8 @@ export const start = Effect.fnUntraced(function* <R>(
           if (Exit.isSuccess(exit)) return reply(exit.value)
           const failure = Cause.findErrorOption(exit.cause)
           if (failure._tag === "Some") {
-            // Its answer says only "retry": the reason is for the operator.
             const error = failure.value
-            const reason =
-              error._tag === "BusUnavailable"
-                ? error.reason
-                : error._tag === "BusTimeout"
-                  ? `no reply to ${error.subject} within ${error.afterMs} ms`
-                  : undefined
+            const reason = busFailureReason(error)
             if (reason !== undefined)
               runFork(Effect.logWarning(`answered 5xx: ${reason}`).pipe(Effect.annotateLogs({ requestId })))
             return fail(error, body)

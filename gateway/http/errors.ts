@@ -230,6 +230,17 @@ const renderers: Record<Protocol, (spec: Spec, request: HttpRequest | undefined)
   plain: (spec) => json(spec.status, { message: spec.message }, spec.headers),
 }
 
+/**
+ * Why the bus could not answer, for the operator: the client's answer to these only says to retry.
+ * Undefined for every other error.
+ */
+export const busFailureReason = (error: RenderableError): string | undefined =>
+  error._tag === "BusUnavailable"
+    ? error.reason
+    : error._tag === "BusTimeout"
+      ? `no reply to ${error.subject} within ${error.afterMs} ms`
+      : undefined
+
 export const render = (protocol: Protocol, error: RenderableError, request?: HttpRequest): HttpResponse =>
   renderers[protocol](specOf(error), request)
 
