@@ -34,10 +34,11 @@ export interface HandlerContext {
   /** 1 on first delivery; more when a worker died or timed out before acknowledging. */
   readonly delivery: number
   /**
-   * The sender chose the idempotency key (a client's Idempotency-Key), so an earlier command may
-   * have carried it too. False when the bus made the key: then a first delivery is surely new.
+   * An earlier attempt may have handled this command under the same key: the sender chose the key
+   * (a client's Idempotency-Key), or this is a delivery after one that went unanswered. False only
+   * for the first attempt of a key the bus made, which is surely new.
    */
-  readonly keyFromSender: boolean
+  readonly mayHaveRun: boolean
 }
 
 export interface RpcHandler<C extends AnyRpc = AnyRpc> {

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto"
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import { Effect, Exit, Schedule, Schema, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Schedule, Schema, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { capability } from "../contracts/Contract.ts"
 import { InternalError } from "../contracts/errors.ts"
@@ -193,8 +193,8 @@ describe("JetStreamBus", () => {
 
   describe("a command with a key the bus made", () => {
     it("runs once when its reply comes after the stream was asked to confirm it", async () => {
-      let runs = 0
-      const reply = await Effect.runPromise(
+      const runs: Array<number> = []
+      const replies = await Effect.runPromise(
         Effect.scoped(
           Effect.gen(function* () {
             const bus = yield* JetStreamBus.make({
@@ -202,23 +202,31 @@ describe("JetStreamBus", () => {
               prefix: freshPrefix(),
               confirmAfterMs: 50,
             })
+            // One at a time: the second is declined by the busy worker and goes to the stream.
             yield* bus.serve({
               group: "doublers",
+              concurrency: 1,
               handlers: [
                 handler(Double, ({ n }) =>
-                  Effect.sync(() => runs++).pipe(Effect.andThen(Effect.sleep(400)), Effect.as({ n: n * 2 })),
+                  Effect.sync(() => runs.push(n)).pipe(
+                    Effect.andThen(Effect.sleep(400)),
+                    Effect.as({ n: n * 2 }),
+                  ),
                 ),
               ],
             })
-            const answer = yield* bus.send(Double, { n: 21 }, { meta })
+            const answers = yield* Effect.all(
+              [bus.send(Double, { n: 21 }, { meta }), bus.send(Double, { n: 22 }, { meta })],
+              { concurrency: 2 },
+            )
             // A second copy in the stream would have reached the worker by now.
             yield* Effect.sleep(500)
-            return answer
+            return answers
           }),
         ),
       )
-      expect(reply).toEqual({ n: 42 })
-      expect(runs).toBe(1)
+      expect(replies).toEqual([{ n: 42 }, { n: 44 }])
+      expect(runs.toSorted()).toEqual([21, 22])
     })
 
     it("gets its own reply among many sent at once, and the reply is not kept", async () => {
@@ -257,12 +265,18 @@ describe("JetStreamBus", () => {
           Effect.scoped(
             Effect.gen(function* () {
               const bus = yield* JetStreamBus.make({ servers: nats.url, prefix, confirmAfterMs: 100 })
-              yield* bus.serve({
-                group: "doublers",
-                handlers: [handler(Double, ({ n }) => Effect.succeed({ n }))],
-              })
+              const worker = yield* Scope.make()
+              yield* Scope.provide(
+                bus.serve({
+                  group: "doublers",
+                  handlers: [handler(Double, ({ n }) => Effect.succeed({ n }))],
+                }),
+                worker,
+              )
               yield* bus.send(Double, { n: 1 }, { meta })
-              // Gone while the bus believes it is there: the next publish reaches no stream.
+              // No worker takes the next one straight away, so it goes to the stream, which is
+              // gone while the bus believes it is there: the publish reaches nothing.
+              yield* Scope.close(worker, Exit.void)
               yield* Effect.promise(() => jsm.streams.delete(`${prefix}_CMD_faults`))
               return yield* Effect.flip(bus.send(Double, { n: 2 }, { meta, timeout: 5_000 }))
             }),
@@ -270,6 +284,119 @@ describe("JetStreamBus", () => {
         )
         expect(failed._tag).toBe("BusUnavailable")
       })
+    })
+  })
+
+  describe("a command handed straight to a worker", () => {
+    const streamHeld = (jsm: JetStreamManager, prefix: string) =>
+      jsm.streams.info(`${prefix}_CMD_faults`).then((info) => info.state.last_seq)
+
+    it("is answered over core NATS, never stored in the stream", async () => {
+      const prefix = freshPrefix()
+      await withManager(async (jsm) => {
+        const replies = await Effect.runPromise(
+          Effect.scoped(
+            Effect.gen(function* () {
+              const bus = yield* JetStreamBus.make({ servers: nats.url, prefix })
+              yield* bus.serve({
+                group: "doublers",
+                handlers: [handler(Double, ({ n }) => Effect.succeed({ n: n * 2 }))],
+              })
+              return yield* Effect.forEach([1, 2, 3, 4, 5], (n) => bus.send(Double, { n }, { meta }))
+            }),
+          ),
+        )
+        expect(replies).toEqual([{ n: 2 }, { n: 4 }, { n: 6 }, { n: 8 }, { n: 10 }])
+        expect(await streamHeld(jsm, prefix)).toBe(0)
+      })
+    })
+
+    it("goes to the stream when its worker has no room, and runs once when room frees", async () => {
+      const prefix = freshPrefix()
+      await withManager(async (jsm) => {
+        const runs: Array<{ n: number; delivery: number; mayHaveRun: boolean }> = []
+        const { replies, heldWhileBusy } = await Effect.runPromise(
+          Effect.scoped(
+            Effect.gen(function* () {
+              const bus = yield* JetStreamBus.make({ servers: nats.url, prefix })
+              const release = yield* Deferred.make<void>()
+              yield* bus.serve({
+                group: "doublers",
+                concurrency: 1,
+                handlers: [
+                  handler(Double, ({ n }, context) =>
+                    Effect.sync(() =>
+                      runs.push({ n, delivery: context.delivery, mayHaveRun: context.mayHaveRun }),
+                    ).pipe(
+                      Effect.andThen(n === 1 ? Deferred.await(release) : Effect.void),
+                      Effect.as({ n: n * 2 }),
+                    ),
+                  ),
+                ],
+              })
+              const first = yield* Effect.forkChild(bus.send(Double, { n: 1 }, { meta }))
+              yield* Effect.sleep(100)
+              const second = yield* Effect.forkChild(bus.send(Double, { n: 2 }, { meta }))
+              yield* Effect.sleep(200)
+              const heldWhileBusy = yield* Effect.promise(() => streamHeld(jsm, prefix))
+              yield* Deferred.succeed(release, undefined)
+              const replies = [yield* Fiber.join(first), yield* Fiber.join(second)]
+              yield* Effect.sleep(300)
+              return { replies, heldWhileBusy }
+            }),
+          ),
+        )
+        expect(replies).toEqual([{ n: 2 }, { n: 4 }])
+        expect(heldWhileBusy).toBe(1)
+        // Declined, it never ran: the stream's first delivery is still a first attempt.
+        expect(runs).toEqual([
+          { n: 1, delivery: 1, mayHaveRun: false },
+          { n: 2, delivery: 1, mayHaveRun: false },
+        ])
+      })
+    })
+
+    it("goes to the stream as a second delivery when the worker that took it never answers", async () => {
+      const prefix = freshPrefix()
+      // Takes every command handed to the group and dies with it: a worker killed -9.
+      const blackHole = await connect({ servers: nats.url })
+      try {
+        const taken = new Promise<void>((resolve) =>
+          blackHole.subscribe(`${prefix}.direct.cmd.faults.>`, {
+            queue: "doublers",
+            callback: () => resolve(),
+          }),
+        )
+        await blackHole.flush()
+        const runs: Array<{ delivery: number; mayHaveRun: boolean }> = []
+        const reply = await Effect.runPromise(
+          Effect.scoped(
+            Effect.gen(function* () {
+              // The sender waits one ack wait for a reply before it gives the command to the stream.
+              const bus = yield* JetStreamBus.make({ servers: nats.url, prefix, ackWait: 500 })
+              const sent = yield* Effect.forkChild(bus.send(Double, { n: 4 }, { meta }))
+              yield* Effect.promise(() => taken)
+              blackHole.close()
+              yield* bus.serve({
+                group: "doublers",
+                handlers: [
+                  handler(Double, ({ n }, context) =>
+                    Effect.sync(() =>
+                      runs.push({ delivery: context.delivery, mayHaveRun: context.mayHaveRun }),
+                    ).pipe(Effect.as({ n: n * 2 })),
+                  ),
+                ],
+              })
+              return yield* Fiber.join(sent)
+            }),
+          ),
+        )
+        expect(reply).toEqual({ n: 8 })
+        // It may have run where it was taken, so the worker looks up its reply before acting.
+        expect(runs).toEqual([{ delivery: 2, mayHaveRun: true }])
+      } finally {
+        await blackHole.close()
+      }
     })
   })
 

@@ -83,7 +83,7 @@ const queryIds = { boot: randomUUID().slice(0, 8), next: 0 }
 
 class QueryContext implements HandlerContext {
   readonly delivery = 1
-  readonly keyFromSender = false
+  readonly mayHaveRun = false
   #id: string | undefined
 
   constructor(readonly meta: Meta) {}
@@ -160,7 +160,7 @@ export const make = Effect.fnUntraced(function* (options: MemoryBusOptions = {})
       meta: envelope.meta,
       idempotencyKey: envelope.key,
       delivery: envelope.delivery,
-      keyFromSender: envelope.keyFromSender,
+      mayHaveRun: envelope.keyFromSender || envelope.delivery > 1,
     }
     worker.active++
     let settled = false

@@ -1,9 +1,10 @@
 // Commands over JetStream: a work-queue stream per capability, one durable consumer per worker
 // group. Replies to a client's key go through the REPLIES stream, so a second send of that key
-// reads the first's; replies to a key the bus made go straight to their sender's inbox.
+// reads the first's. A command under a key the bus made is first handed straight to a worker of
+// the group over core NATS, and goes to the stream only when no worker takes it or answers it.
 import { randomUUID } from "node:crypto"
 import { AckPolicy, DeliverPolicy, type JsMsg, PubHeaders } from "@nats-io/jetstream"
-import { nanos } from "@nats-io/transport-node"
+import { type Msg, nanos } from "@nats-io/transport-node"
 import { Deferred, Effect, Exit, type Scope } from "effect"
 import type { Command } from "../../contracts/Contract.ts"
 import { InternalError } from "../../contracts/errors.ts"
@@ -12,20 +13,23 @@ import { BusTimeout, BusUnavailable } from "../BusError.ts"
 import { runHandler } from "../internal/runHandler.ts"
 import { retryDelay } from "../internal/subscription.ts"
 import type { Connection } from "./Connection.ts"
-import { describe } from "./failures.ts"
+import { describe, isNoResponders } from "./failures.ts"
 import { Header, read, readMeta, withMeta } from "./Headers.ts"
 import { commandToken, type Names, safeName } from "./Names.ts"
 import { publish } from "./publish.ts"
 import { pull } from "./pull.ts"
 import { ensureConsumer, type Streams } from "./Streams.ts"
 import {
+  declinedFrame,
   decodePayload,
   encodePayload,
   type Frame,
+  handedBack,
   type Incoming,
   malformedFrame,
   readReply,
   replyFrame,
+  unfinishedFrame,
 } from "./Wire.ts"
 import type { Job, Workload } from "./Workload.ts"
 
@@ -71,6 +75,50 @@ class ReplyInbox {
   }
 }
 
+/** What became of a command handed straight to a worker. */
+type Handover =
+  | { readonly _tag: "Answered"; readonly reply: Incoming }
+  /** No worker took it: it never ran. */
+  | { readonly _tag: "NotTaken" }
+  /** Taken, but not answered in time or not finished: it may have run. */
+  | { readonly _tag: "Unanswered" }
+
+/**
+ * Hands a command under a key the bus made to one worker of the group over core NATS: no stream
+ * to store it, no consumer to deliver it, no acknowledgement (together, a third or more of a
+ * decomposed write's throughput). It waits the ack wait, as long as the stream would let a worker
+ * hold the command before giving it to another.
+ */
+const handOver = (
+  conn: Connection,
+  names: Names,
+  contract: Command,
+  data: Uint8Array,
+  options: SendOptions,
+  key: string,
+  waitMs: number,
+): Effect.Effect<Handover> => {
+  const headers = withMeta(options.meta)
+  headers.set(Header.idempotencyKey, key)
+  return Effect.tryPromise({
+    try: () => conn.nc.request(names.directSubject(contract.subject), data, { timeout: waitMs, headers }),
+    catch: (error) => error,
+  }).pipe(
+    Effect.map((reply): Handover => {
+      const back = handedBack(reply)
+      return back === undefined
+        ? { _tag: "Answered", reply }
+        : back === "declined"
+          ? { _tag: "NotTaken" }
+          : { _tag: "Unanswered" }
+    }),
+    // Any other failure (a timeout, a connection lost) leaves it unknown whether a worker ran it.
+    Effect.catch((error) =>
+      Effect.succeed<Handover>(isNoResponders(error) ? { _tag: "NotTaken" } : { _tag: "Unanswered" }),
+    ),
+  )
+}
+
 // Sends the command and waits for its reply, listening in the caller's scope.
 const sendScoped = Effect.fnUntraced(function* (
   conn: Connection,
@@ -81,11 +129,28 @@ const sendScoped = Effect.fnUntraced(function* (
   contract: Command,
   payload: unknown,
   options: SendOptions,
+  afterMs: number,
 ) {
   const key = options.idempotencyKey ?? randomUUID()
+  const data = yield* encodePayload(contract, payload)
+  let earlierAttempts = 0
+  if (options.idempotencyKey === undefined) {
+    const handover = yield* handOver(
+      conn,
+      names,
+      contract,
+      data,
+      options,
+      key,
+      Math.min(settings.defaultAckWait, afterMs),
+    )
+    if (handover._tag === "Answered") return yield* readReply(contract, handover.reply)
+    // To the stream, counted as a delivery when a worker may have run it: the next one then looks
+    // up its reply, and a handler that keeps dying is still given up on after maxDeliver.
+    if (handover._tag === "Unanswered") earlierAttempts = 1
+  }
   const token = commandToken(contract.subject, key)
   const replySubject = names.replySubject(contract.capability, token)
-  const data = yield* encodePayload(contract, payload)
   yield* streams.command(contract.capability)
   const reply = yield* Deferred.make<Incoming>()
   const onReply = (message: Incoming) => Deferred.doneUnsafe(reply, Exit.succeed(message))
@@ -107,6 +172,7 @@ const sendScoped = Effect.fnUntraced(function* (
   const headers = withMeta(options.meta)
   headers.set(Header.idempotencyKey, key)
   if (options.idempotencyKey !== undefined) headers.set(Header.keyFromSender, "1")
+  if (earlierAttempts > 0) headers.set(Header.earlierAttempts, String(earlierAttempts))
   headers.set(Header.replyTo, listening.subject)
   const publication = {
     stream: names.commandStream(contract.capability),
@@ -143,7 +209,7 @@ export const send = (conn: Connection, names: Names, streams: Streams, settings:
   return (contract: Command, payload: unknown, options: SendOptions): Effect.Effect<unknown, unknown> => {
     const subject = contract.subject
     const afterMs = options.timeout ?? settings.defaultTimeout
-    return sendScoped(conn, names, streams, settings, inbox, contract, payload, options).pipe(
+    return sendScoped(conn, names, streams, settings, inbox, contract, payload, options, afterMs).pipe(
       Effect.scoped,
       Effect.timeoutOrElse({
         duration: afterMs,
@@ -189,12 +255,13 @@ export const serve = Effect.fnUntraced(function* (
     yield* streams.command(capability)
     const stream = names.commandStream(capability)
     const name = safeName(options.group)
+    const ackWait = options.ackWait ?? settings.defaultAckWait
     const consumer = ensureConsumer(conn.jsm, stream, {
       durable_name: name,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       // No `working()` while handling: a command not done within ackWait goes to another worker.
-      ack_wait: nanos(options.ackWait ?? settings.defaultAckWait),
+      ack_wait: nanos(ackWait),
       max_deliver: settings.maxDeliver,
       max_ack_pending: maxAckPending,
       filter_subject: names.commandSubjects(capability),
@@ -224,8 +291,67 @@ export const serve = Effect.fnUntraced(function* (
           Effect.sync(() => workload.start(commandJob(conn, names, settings, bySubject, message))),
       }),
     )
+    yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        conn.nc.subscribe(names.directSubjects(capability), {
+          queue: name,
+          callback: (error, message) => {
+            if (error !== null) return
+            // A worker with no room sends the command on to the stream, where it waits its turn.
+            if (workload.closed || workload.free === 0) answerNow(message, declinedFrame())
+            else workload.start(directJob(names, bySubject, message, ackWait))
+          },
+        }),
+      ),
+      (subscription) => Effect.sync(() => subscription.unsubscribe()),
+    )
   }
 })
+
+const answerNow = (message: Msg, frame: Frame) => message.respond(frame.data, { headers: frame.headers })
+
+/**
+ * A command handed straight to this worker: answered with the handler's answer, or handed back to
+ * go to the stream, which retries a handler that died as it always does. Handed back too when it
+ * runs past the ack wait, as the stream would then give it to another worker; it runs on here.
+ */
+const directJob = (
+  names: Names,
+  handlers: ReadonlyMap<string, RpcHandler>,
+  message: Msg,
+  ackWait: number,
+): Job => {
+  let answered = false
+  const respond = (frame: Frame) => {
+    if (answered) return
+    answered = true
+    clearTimeout(overdue)
+    answerNow(message, frame)
+  }
+  const overdue = setTimeout(() => respond(unfinishedFrame()), ackWait)
+  const run = Effect.gen(function* () {
+    const handler = handlers.get(names.undirect(message.subject))
+    // Another worker of the group (a newer version, say) may know it: the stream finds one.
+    if (handler === undefined) return respond(declinedFrame())
+    const payload = yield* Effect.result(decodePayload(handler.contract, message.data))
+    if (payload._tag === "Failure") {
+      yield* Effect.logError(payload.failure.reason).pipe(
+        Effect.annotateLogs({ subject: handler.contract.subject }),
+      )
+      return respond(malformedFrame(payload.failure))
+    }
+    const context: HandlerContext = {
+      meta: readMeta(message.headers),
+      idempotencyKey: read(message.headers, Header.idempotencyKey) ?? randomUUID(),
+      delivery: 1,
+      mayHaveRun: false,
+    }
+    const outcome = yield* runHandler(handler, payload.success, context)
+    if (outcome._tag !== "Replied") return respond(unfinishedFrame())
+    respond(yield* replyFrame(handler.contract, outcome.exit))
+  }).pipe(Effect.onInterrupt(() => Effect.sync(() => respond(unfinishedFrame()))))
+  return { run, drop: () => respond(declinedFrame()) }
+}
 
 const commandJob = (
   conn: Connection,
@@ -242,7 +368,7 @@ const commandJob = (
     how(message)
   }
   const putBack = () => settle((m) => m.nak())
-  const delivery = message.info.deliveryCount
+  const delivery = message.info.deliveryCount + earlierAttemptsOf(message)
   const replyTo = read(message.headers, Header.replyTo)
   const subject = names.unprefix(message.subject)
 
@@ -284,10 +410,29 @@ const commandJob = (
           finish(frame, (m) => m.term()),
         )
 
+  // Counted with an attempt made before the stream had it, the stream delivers once too often
+  // a command whose handler outlasted the ack wait every time: it is dropped, as the stream
+  // itself drops one past maxDeliver. (A handler that died was answered at maxDeliver.)
+  const tooMany = Effect.andThen(
+    Effect.logWarning(`${subject} outlasted the ack wait on ${settings.maxDeliver} deliveries: dropped`),
+    Effect.sync(() => settle((m) => m.term())),
+  )
+
   // A handler interrupted because its worker stops leaves its command unacknowledged: it comes
   // again after the ack wait, counted. (Refused with no pull waiting, nats-server 2.9 would
   // redeliver it without counting the delivery.) One never started is refused at once.
-  return { run: runCommand(handlers, subject, message, delivery, finish, defect), drop: putBack }
+  return {
+    run:
+      delivery > settings.maxDeliver
+        ? tooMany
+        : runCommand(handlers, subject, message, delivery, finish, defect),
+    drop: putBack,
+  }
+}
+
+const earlierAttemptsOf = (message: JsMsg): number => {
+  const earlier = Number(read(message.headers, Header.earlierAttempts) ?? 0)
+  return Number.isSafeInteger(earlier) && earlier > 0 ? earlier : 0
 }
 
 // Decodes the command, runs its handler and settles the message by how it ended.
@@ -317,7 +462,7 @@ const runCommand = Effect.fnUntraced(function* (
     meta: readMeta(message.headers),
     idempotencyKey: read(message.headers, Header.idempotencyKey) ?? "",
     delivery,
-    keyFromSender: read(message.headers, Header.keyFromSender) === "1",
+    mayHaveRun: delivery > 1 || read(message.headers, Header.keyFromSender) === "1",
   }
   const outcome = yield* runHandler(handler, payload.success, context)
   switch (outcome._tag) {

@@ -8,6 +8,8 @@ export const Header = {
   idempotencyKey: "reactor-idempotency-key",
   /** "1" when the sender chose the idempotency key; absent when the bus made it. */
   keyFromSender: "reactor-key-from-sender",
+  /** Attempts at a command before it went to the stream, which the stream's delivery count leaves out. */
+  earlierAttempts: "reactor-earlier-attempts",
   /** Where a command's worker publishes the reply. */
   replyTo: "reactor-reply-to",
   /** `ok`, an error tag, or one of the bus's own outcomes (see Wire). */

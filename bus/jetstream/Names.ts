@@ -9,6 +9,11 @@ export interface Names {
   readonly unprefix: (subject: string) => string
   readonly commandStream: (capability: string) => string
   readonly commandSubjects: (capability: string) => string
+  /** Where a command is handed straight to a worker, over core NATS, before it goes to the stream. */
+  readonly directSubject: (subject: string) => string
+  readonly directSubjects: (capability: string) => string
+  /** The contract subject a command handed straight to a worker arrived on. */
+  readonly undirect: (subject: string) => string
   readonly replySubject: (capability: string, token: string) => string
   /** Where a sender's replies that are not kept arrive, one subject per command: core NATS. */
   readonly inboxSubject: (owner: string, token: string) => string
@@ -35,11 +40,15 @@ export const make = (prefix: string): Names => {
   const subject = (s: string) => (prefix === "" ? s : `${prefix}.${s}`)
   const stream = (name: string) => (prefix === "" ? name : `${safeName(prefix)}_${name}`)
   const head = prefix === "" ? "" : `${prefix}.`
+  const direct = `${head}direct.`
   return {
     subject,
     unprefix: (s) => (s.startsWith(head) ? s.slice(head.length) : s),
     commandStream: (capability) => stream(`CMD_${safeName(capability)}`),
     commandSubjects: (capability) => subject(`cmd.${capability}.>`),
+    directSubject: (s) => `${direct}${s}`,
+    directSubjects: (capability) => `${direct}cmd.${capability}.>`,
+    undirect: (s) => (s.startsWith(direct) ? s.slice(direct.length) : s),
     replySubject: (capability, token) => subject(`reply.${capability}.${token}`),
     inboxSubject: (owner, token) => subject(`inbox.${owner}.${token}`),
     inboxSubjects: (owner) => subject(`inbox.${owner}.*`),

@@ -65,7 +65,7 @@ const answerWith = Effect.fnUntraced(function* (
   const context: HandlerContext = {
     meta: readMeta(message.headers),
     idempotencyKey: randomUUID(),
-    keyFromSender: false,
+    mayHaveRun: false,
     delivery: 1,
   }
   const outcome = yield* runHandler(handler, payload.success, context)

@@ -26,6 +26,10 @@ const ok = "ok"
 const malformed = "bus-malformed"
 /** The worker stopped while handling the message. */
 const stopped = "bus-stopped"
+/** A command handed straight to a worker that had no room for it (or no handler): it never ran. */
+const declined = "bus-declined"
+/** A command handed straight to a worker that did not finish it (it died or stopped): it may have run. */
+const unfinished = "bus-unfinished"
 
 const commonCodecs: ReadonlyMap<string, Codec.Codec<unknown>> = new Map(
   commonErrors.map((schema) => [Codec.tagOf(schema), Codec.errorCodec(schema)] as const),
@@ -93,6 +97,16 @@ export const malformedFrame = (why: BusProtocolError): Frame =>
   frame(malformed, new TextEncoder().encode(why.reason))
 
 export const stoppedFrame = (): Frame => frame(stopped, new Uint8Array())
+
+export const declinedFrame = (): Frame => frame(declined, new Uint8Array())
+
+export const unfinishedFrame = (): Frame => frame(unfinished, new Uint8Array())
+
+/** How a worker answered a command handed to it: with the handler's answer, or not at all. */
+export const handedBack = (message: Incoming): "declined" | "unfinished" | undefined => {
+  const outcome = read(message.headers, Header.outcome)
+  return outcome === declined ? "declined" : outcome === unfinished ? "unfinished" : undefined
+}
 
 /** Turns a reply back into the handler's answer: its success value, its contract error, or a bus error. */
 export const readReply = (contract: AnyRpc, message: Incoming): Effect.Effect<unknown, unknown> => {

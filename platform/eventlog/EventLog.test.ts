@@ -33,7 +33,7 @@ const Deposit = ledger.command({
 
 const meta = { requestId: "r1" }
 // The tests choose their keys, as a client sending Idempotency-Key does.
-const context = (idempotencyKey: string) => ({ meta, idempotencyKey, delivery: 1, keyFromSender: true })
+const context = (idempotencyKey: string) => ({ meta, idempotencyKey, delivery: 1, mayHaveRun: true })
 
 let db: TestDatabase
 let scope: Scope.Closeable
@@ -165,7 +165,7 @@ describe("a command transaction", () => {
         postgres,
         {
           contract: Deposit,
-          context: { meta, idempotencyKey: "bus-made-1", delivery: 1, keyFromSender: false },
+          context: { meta, idempotencyKey: "bus-made-1", delivery: 1, mayHaveRun: false },
         },
         (tx) =>
           Effect.gen(function* () {

@@ -73,7 +73,7 @@ const delivered = (key: string, delivery = 1): HandlerContext => ({
   meta: { requestId: randomUUID() },
   idempotencyKey: key,
   delivery,
-  keyFromSender: false,
+  mayHaveRun: delivery > 1,
 })
 
 const handle = (payload: Data.RestRequest, context: HandlerContext) =>

@@ -22,11 +22,11 @@ const keepReplyMs = 15 * 60_000
 const keptRow = "row"
 
 /**
- * A write settled by its statement alone, first delivered with a key the bus made (so it cannot
- * have run before): it commits with its batch. Any other write ends its transaction itself.
+ * A write settled by its statement alone, that cannot have run before (the first attempt of a key
+ * the bus made): it commits with its batch. Any other write ends its transaction itself.
  */
 const inOneTrip = (request: RestRequest, context: HandlerContext) =>
-  !context.keyFromSender && context.delivery === 1 && settledByStatement(request)
+  !context.mayHaveRun && settledByStatement(request)
 
 /** Runs the one statement of a write as a Tx of its own: the statement answered from `row`. */
 const answeredBy = (row: unknown): Tx => ({
