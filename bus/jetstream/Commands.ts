@@ -329,29 +329,37 @@ const directJob = (
     answerNow(message, frame)
   }
   const overdue = setTimeout(() => respond(unfinishedFrame()), ackWait)
-  const run = Effect.gen(function* () {
-    const handler = handlers.get(names.undirect(message.subject))
-    // Another worker of the group (a newer version, say) may know it: the stream finds one.
-    if (handler === undefined) return respond(declinedFrame())
-    const payload = yield* Effect.result(decodePayload(handler.contract, message.data))
-    if (payload._tag === "Failure") {
-      yield* Effect.logError(payload.failure.reason).pipe(
-        Effect.annotateLogs({ subject: handler.contract.subject }),
-      )
-      return respond(malformedFrame(payload.failure))
-    }
-    const context: HandlerContext = {
-      meta: readMeta(message.headers),
-      idempotencyKey: read(message.headers, Header.idempotencyKey) ?? randomUUID(),
-      delivery: 1,
-      mayHaveRun: false,
-    }
-    const outcome = yield* runHandler(handler, payload.success, context)
-    if (outcome._tag !== "Replied") return respond(unfinishedFrame())
-    respond(yield* replyFrame(handler.contract, outcome.exit))
-  }).pipe(Effect.onInterrupt(() => Effect.sync(() => respond(unfinishedFrame()))))
+  const run = runDirect(handlers, names.undirect(message.subject), message, respond).pipe(
+    Effect.onInterrupt(() => Effect.sync(() => respond(unfinishedFrame()))),
+  )
   return { run, drop: () => respond(declinedFrame()) }
 }
+
+// Decodes a command handed straight to this worker, runs its handler and answers how it ended.
+const runDirect = Effect.fnUntraced(function* (
+  handlers: ReadonlyMap<string, RpcHandler>,
+  subject: string,
+  message: Msg,
+  respond: (frame: Frame) => void,
+) {
+  const handler = handlers.get(subject)
+  // Another worker of the group (a newer version, say) may know it: the stream finds one.
+  if (handler === undefined) return respond(declinedFrame())
+  const payload = yield* Effect.result(decodePayload(handler.contract, message.data))
+  if (payload._tag === "Failure") {
+    yield* Effect.logError(payload.failure.reason).pipe(Effect.annotateLogs({ subject }))
+    return respond(malformedFrame(payload.failure))
+  }
+  const context: HandlerContext = {
+    meta: readMeta(message.headers),
+    idempotencyKey: read(message.headers, Header.idempotencyKey) ?? randomUUID(),
+    delivery: 1,
+    mayHaveRun: false,
+  }
+  const outcome = yield* runHandler(handler, payload.success, context)
+  if (outcome._tag !== "Replied") return respond(unfinishedFrame())
+  respond(yield* replyFrame(handler.contract, outcome.exit))
+})
 
 const commandJob = (
   conn: Connection,
