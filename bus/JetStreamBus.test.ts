@@ -50,6 +50,10 @@ const Counted = faults.event({
 
 const meta: Meta = { requestId: "req-fault" }
 
+/** A worker of the group "doublers" that answers every Double at once. */
+const serveDoublers = (bus: BusShape) =>
+  bus.serve({ group: "doublers", handlers: [handler(Double, ({ n }) => Effect.succeed({ n: n * 2 }))] })
+
 const retrying = { schedule: Schedule.spaced(50), times: 40 }
 
 /** Runs `body` with a JetStream manager on a connection of its own, closed after. */
@@ -91,12 +95,7 @@ describe("JetStreamBus", () => {
         const options = { servers: server.url, prefix: freshPrefix(), ackWait: 2_000, timeout: 10_000 }
         const worker = await inScope(JetStreamBus.make({ ...options, name: "worker" }))
         const caller = await inScope(JetStreamBus.make({ ...options, name: "caller" }))
-        await inScope(
-          worker.serve({
-            group: "doublers",
-            handlers: [handler(Double, ({ n }) => Effect.succeed({ n: n * 2 }))],
-          }),
-        )
+        await inScope(serveDoublers(worker))
         await inScope(
           worker.serve({
             group: "halvers",
@@ -172,17 +171,16 @@ describe("JetStreamBus", () => {
           Effect.scoped(
             Effect.gen(function* () {
               const bus = yield* JetStreamBus.make({ servers: nats.url, prefix })
-              yield* bus.serve({
-                group: "doublers",
-                handlers: [handler(Double, ({ n }) => Effect.succeed({ n: n * 2 }))],
-              })
-              yield* bus.send(Double, { n: 1 }, { meta })
+              yield* serveDoublers(bus)
+              // Under a client's key, so that each goes through the stream, not straight to the worker.
+              const viaStream = (n: number) => bus.send(Double, { n }, { meta, idempotencyKey: `loss-${n}` })
+              yield* viaStream(1)
               yield* Effect.promise(() => jsm.consumers.delete(`${prefix}_CMD_faults`, "doublers"))
-              yield* bus.send(Double, { n: 2 }, { meta })
+              yield* viaStream(2)
               yield* Effect.promise(() => jsm.streams.delete(`${prefix}_CMD_faults`))
-              // The first send after the loss fails once its publish is confirmed; the stream is back for the next.
-              yield* Effect.retry(bus.send(Double, { n: 3 }, { meta }), retrying)
-              return yield* bus.send(Double, { n: 4 }, { meta })
+              // The first send after the loss fails; the worker puts the stream back for the next.
+              yield* Effect.retry(viaStream(3), retrying)
+              return yield* viaStream(4)
             }),
           ),
         )
@@ -298,10 +296,7 @@ describe("JetStreamBus", () => {
           Effect.scoped(
             Effect.gen(function* () {
               const bus = yield* JetStreamBus.make({ servers: nats.url, prefix })
-              yield* bus.serve({
-                group: "doublers",
-                handlers: [handler(Double, ({ n }) => Effect.succeed({ n: n * 2 }))],
-              })
+              yield* serveDoublers(bus)
               return yield* Effect.forEach([1, 2, 3, 4, 5], (n) => bus.send(Double, { n }, { meta }))
             }),
           ),
