@@ -351,6 +351,38 @@ describe("JetStreamBus", () => {
       })
     })
 
+    it("times out without a copy in the stream when its caller stops waiting before the ack wait", async () => {
+      const prefix = freshPrefix()
+      await withManager(async (jsm) => {
+        let runs = 0
+        const failed = await Effect.runPromise(
+          Effect.scoped(
+            Effect.gen(function* () {
+              const bus = yield* JetStreamBus.make({ servers: nats.url, prefix, ackWait: 5_000 })
+              yield* bus.serve({
+                group: "doublers",
+                handlers: [
+                  handler(Double, ({ n }) =>
+                    Effect.sync(() => runs++).pipe(
+                      Effect.andThen(Effect.sleep(600)),
+                      Effect.as({ n: n * 2 }),
+                    ),
+                  ),
+                ],
+              })
+              const failed = yield* Effect.flip(bus.send(Double, { n: 1 }, { meta, timeout: 200 }))
+              // A copy in the stream would be delivered once the worker is free again.
+              yield* Effect.sleep(800)
+              return failed
+            }),
+          ),
+        )
+        expect(failed._tag).toBe("BusTimeout")
+        expect(runs).toBe(1)
+        expect(await streamHeld(jsm, prefix)).toBe(0)
+      })
+    })
+
     it("goes to the stream as a second delivery when the worker that took it never answers", async () => {
       const prefix = freshPrefix()
       // Takes every command handed to the group and dies with it: a worker killed -9.

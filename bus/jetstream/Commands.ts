@@ -13,7 +13,7 @@ import { BusTimeout, BusUnavailable } from "../BusError.ts"
 import { runHandler } from "../internal/runHandler.ts"
 import { retryDelay } from "../internal/subscription.ts"
 import type { Connection } from "./Connection.ts"
-import { describe, isNoResponders } from "./failures.ts"
+import { describe, isNoResponders, isTimeout } from "./failures.ts"
 import { Header, read, readMeta, withMeta } from "./Headers.ts"
 import { commandToken, type Names, safeName } from "./Names.ts"
 import { publish } from "./publish.ts"
@@ -80,14 +80,16 @@ type Handover =
   | { readonly _tag: "Answered"; readonly reply: Incoming }
   /** No worker took it: it never ran. */
   | { readonly _tag: "NotTaken" }
-  /** Taken, but not answered in time or not finished: it may have run. */
+  /** Taken, but not finished, or no answer for a connection lost: it may have run. */
   | { readonly _tag: "Unanswered" }
+  /** No answer within the wait: it may have run, or may still be running. */
+  | { readonly _tag: "TimedOut" }
 
 /**
  * Hands a command under a key the bus made to one worker of the group over core NATS: no stream
- * to store it, no consumer to deliver it, no acknowledgement (together, a third or more of a
- * decomposed write's throughput). It waits the ack wait, as long as the stream would let a worker
- * hold the command before giving it to another.
+ * to store it, no consumer to deliver it, no acknowledgement (decomposed inserts went 12–19%
+ * faster). It waits the ack wait, as long as the stream would let a worker hold the command
+ * before giving it to another.
  */
 const handOver = (
   conn: Connection,
@@ -112,9 +114,15 @@ const handOver = (
           ? { _tag: "NotTaken" }
           : { _tag: "Unanswered" }
     }),
-    // Any other failure (a timeout, a connection lost) leaves it unknown whether a worker ran it.
+    // Any other failure (a connection lost, say) leaves it unknown whether a worker ran it.
     Effect.catch((error) =>
-      Effect.succeed<Handover>(isNoResponders(error) ? { _tag: "NotTaken" } : { _tag: "Unanswered" }),
+      Effect.succeed<Handover>(
+        isNoResponders(error)
+          ? { _tag: "NotTaken" }
+          : isTimeout(error)
+            ? { _tag: "TimedOut" }
+            : { _tag: "Unanswered" },
+      ),
     ),
   )
 }
@@ -135,19 +143,16 @@ const sendScoped = Effect.fnUntraced(function* (
   const data = yield* encodePayload(contract, payload)
   let earlierAttempts = 0
   if (options.idempotencyKey === undefined) {
-    const handover = yield* handOver(
-      conn,
-      names,
-      contract,
-      data,
-      options,
-      key,
-      Math.min(settings.defaultAckWait, afterMs),
-    )
+    const waitMs = Math.min(settings.defaultAckWait, afterMs)
+    const handover = yield* handOver(conn, names, contract, data, options, key, waitMs)
     if (handover._tag === "Answered") return yield* readReply(contract, handover.reply)
+    // The caller's whole wait is over: nobody would read a reply to a copy sent to the stream now.
+    if (handover._tag === "TimedOut" && waitMs === afterMs) {
+      return yield* Effect.fail(new BusTimeout({ subject: contract.subject, afterMs }))
+    }
     // To the stream, counted as a delivery when a worker may have run it: the next one then looks
     // up its reply, and a handler that keeps dying is still given up on after maxDeliver.
-    if (handover._tag === "Unanswered") earlierAttempts = 1
+    if (handover._tag !== "NotTaken") earlierAttempts = 1
   }
   const token = commandToken(contract.subject, key)
   const replySubject = names.replySubject(contract.capability, token)
