@@ -141,19 +141,19 @@ const sendScoped = Effect.fnUntraced(function* (
 ) {
   const key = options.idempotencyKey ?? randomUUID()
   const data = yield* encodePayload(contract, payload)
-  let earlierAttempts = 0
-  if (options.idempotencyKey === undefined) {
-    const waitMs = Math.min(settings.defaultAckWait, afterMs)
-    const handover = yield* handOver(conn, names, contract, data, options, key, waitMs)
-    if (handover._tag === "Answered") return yield* readReply(contract, handover.reply)
-    // The caller's whole wait is over: nobody would read a reply to a copy sent to the stream now.
-    if (handover._tag === "TimedOut" && waitMs === afterMs) {
-      return yield* Effect.fail(new BusTimeout({ subject: contract.subject, afterMs }))
-    }
-    // To the stream, counted as a delivery when a worker may have run it: the next one then looks
-    // up its reply, and a handler that keeps dying is still given up on after maxDeliver.
-    if (handover._tag !== "NotTaken") earlierAttempts = 1
+  const waitMs = Math.min(settings.defaultAckWait, afterMs)
+  const handover =
+    options.idempotencyKey === undefined
+      ? yield* handOver(conn, names, contract, data, options, key, waitMs)
+      : undefined
+  if (handover?._tag === "Answered") return yield* readReply(contract, handover.reply)
+  // The caller's whole wait is over: nobody would read a reply to a copy sent to the stream now.
+  if (handover?._tag === "TimedOut" && waitMs === afterMs) {
+    return yield* Effect.fail(new BusTimeout({ subject: contract.subject, afterMs }))
   }
+  // To the stream, counted as a delivery when a worker may have run it: the next one then looks
+  // up its reply, and a handler that keeps dying is still given up on after maxDeliver.
+  const earlierAttempts = handover === undefined || handover._tag === "NotTaken" ? 0 : 1
   const token = commandToken(contract.subject, key)
   const replySubject = names.replySubject(contract.capability, token)
   yield* streams.command(contract.capability)
@@ -302,8 +302,9 @@ export const serve = Effect.fnUntraced(function* (
           queue: name,
           callback: (error, message) => {
             if (error !== null) return
-            // A worker with no room sends the command on to the stream, where it waits its turn.
-            if (workload.closed || workload.free === 0) answerNow(message, declinedFrame())
+            // A worker with no room sends the command on to the stream, where it waits its turn;
+            // a stopping one declines it too, as `start` drops the job.
+            if (workload.free === 0) answerNow(message, declinedFrame())
             else workload.start(directJob(names, bySubject, message, ackWait))
           },
         }),

@@ -543,10 +543,8 @@ export const ListObjectsV2 = Effect.gen(function* () {
       limit + 1,
       Math.max(0, payload.offset),
     ]
-    return listAsCaller(postgres, payload, text, values).pipe(
-      Effect.map((rows) =>
-        listingV2(payload, rows as Array<ListedRow & { key: string; folder: boolean }>, limit),
-      ),
+    return listAsCaller<ListedRow & { key: string; folder: boolean }>(postgres, payload, text, values).pipe(
+      Effect.map((rows) => listingV2(payload, rows, limit)),
       infrastructureDies,
     )
   })
