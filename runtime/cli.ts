@@ -4,6 +4,7 @@ import { Cause, Effect, Exit, Fiber, type Scope } from "effect"
 import { type Config, load } from "../platform/config/Config.ts"
 import { apiKey } from "../platform/jwt/Jwt.ts"
 import { doctor } from "./doctor.ts"
+import { keepFreedHeap } from "./keepFreedHeap.ts"
 import { type RoleName, roleNames } from "./roles.ts"
 import { jwtSecret } from "./secrets.ts"
 import { database, migrateAll, run } from "./start.ts"
@@ -61,6 +62,7 @@ const main = async () => {
     case "start": {
       const role = roleNames.find((r) => r === values.role) as RoleName | undefined
       if (role === undefined) return fail(`unknown role "${values.role}" (known: ${roleNames.join(", ")})`)
+      keepFreedHeap()
       const config = await loadConfig()
       const fiber = Effect.runFork(
         Effect.scoped(
