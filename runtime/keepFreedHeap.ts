@@ -8,16 +8,18 @@
 // Node cannot reach mallopt, and GLIBC_TUNABLES is read only when a process starts, which a
 // `reactor` started by npm, a supervisor or a test does not control. glibc raises its thresholds
 // by itself, though: freeing a block it had mmapped (any over 128 KiB) sets the mmap threshold to
-// that block's size and the trim threshold to twice that (its "dynamic mmap threshold"), up to a
-// 32 MiB block. So one 16 MiB buffer, dropped at once and freed by the next garbage collection,
-// lets the process keep up to 32 MiB of freed heap for its next buffers. Elsewhere than glibc, or
-// with GLIBC_TUNABLES set, it is 16 MiB allocated and freed once, and nothing else.
+// that block's size and the trim threshold to twice that (its "dynamic mmap threshold"), for blocks
+// under 32 MiB. So one 31 MiB buffer, dropped at once and freed by the next garbage collection,
+// lets the process keep up to 62 MiB of freed heap for its next buffers: one collection can free
+// more than 32 MiB of them at once (a 16 MiB block still let a download fault 84 MiB back in).
+// Elsewhere than glibc, or with GLIBC_TUNABLES set, it is 31 MiB allocated and freed once.
 
 /**
- * Makes glibc keep up to 32 MiB of freed heap rather than return it to the kernel at 128 KiB.
+ * Makes glibc keep up to 62 MiB of freed heap rather than return it to the kernel at 128 KiB.
  * Self-contained, so its test can run it in a process of its own.
  */
 export const keepFreedHeap = () => {
-  // Over the 128 KiB mmap threshold, so it is mmapped; under 32 MiB, past which glibc ignores it.
-  Buffer.allocUnsafeSlow(16 * 1024 * 1024)
+  // Over the 128 KiB mmap threshold, so it is mmapped; under 32 MiB with glibc's header and page
+  // rounding, past which glibc ignores it.
+  Buffer.allocUnsafeSlow(31 * 1024 * 1024)
 }
