@@ -4,6 +4,7 @@ import { Cause, Effect, Exit, Fiber, type Scope } from "effect"
 import { type Config, load } from "../platform/config/Config.ts"
 import { apiKey } from "../platform/jwt/Jwt.ts"
 import { doctor } from "./doctor.ts"
+import { growHeapFourfold } from "./heapGrowth.ts"
 import { keepFreedHeap } from "./keepFreedHeap.ts"
 import { type RoleName, roleNames } from "./roles.ts"
 import { jwtSecret } from "./secrets.ts"
@@ -63,6 +64,7 @@ const main = async () => {
       const role = roleNames.find((r) => r === values.role) as RoleName | undefined
       if (role === undefined) return fail(`unknown role "${values.role}" (known: ${roleNames.join(", ")})`)
       keepFreedHeap()
+      growHeapFourfold()
       const config = await loadConfig()
       const fiber = Effect.runFork(
         Effect.scoped(
