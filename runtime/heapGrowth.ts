@@ -1,7 +1,7 @@
 // V8 sizes the old generation's next limit from how fast the program promotes objects into it: a
 // server whose long-lived heap is small and grows slowly gets a limit just 1.1× its live size.
-// Streaming through Node allocates Buffers at a high rate, though, and their memory lives outside
-// that heap but counts toward when V8 collects: during an S3 download through the gateway, whose
+// Streaming through Node allocates Buffers at a high rate, though, whose memory lives outside that
+// heap, and V8 still collects on their account: during an S3 download through the gateway, whose
 // old generation held ~20 MB, V8 ran a major collection every ~50 ms (15 per 256 MiB), about a
 // third of the process's CPU (bench/results/2026-12-08a-adhoc.md). A fixed factor of 4, the most
 // V8 ever picks by itself, leaves room for a stream's buffers between collections; the live heap
