@@ -4,7 +4,7 @@
 // while they stream, and 4 KB uploads per second. On disk, also against bare uWS moving the body
 // to and from a file (bench/floors/rawUwsFile.ts), for how much of the gap HTTP itself makes.
 import { spawn } from "node:child_process"
-import { writeFileSync } from "node:fs"
+import { accessSync, constants, writeFileSync } from "node:fs"
 import { open, rm } from "node:fs/promises"
 import { join } from "node:path"
 import { reactorEnv, type S3Server, startS3rver } from "../platform/blobs/LocalS3.ts"
@@ -74,12 +74,31 @@ const peakGrowth = async (pid: number, work: () => Promise<unknown>) => {
   return Math.max(0, Math.max(peak, rssMiB(pid)) - base)
 }
 
+const dropCaches = "/proc/sys/vm/drop_caches"
+
+/** Whether this process may drop the page cache (root on Linux). */
+const mayDropCaches = (() => {
+  try {
+    accessSync(dropCaches, constants.W_OK)
+    return true
+  } catch {
+    return false
+  }
+})()
+
 /**
- * Writes back every dirty page before a timed transfer: a copy or upload that starts while the
- * last one's gigabyte is still being written out is throttled by the kernel (the cp floor was seen
- * anywhere from 1 to 3.6 GiB/s), so each transfer starts from a clean page cache instead.
+ * Before every timed transfer, floor or workload: writes back every dirty page, since a copy or
+ * upload that starts while the last one's gigabyte is still being written out is throttled by the
+ * kernel, then drops the clean page cache where it may. This machine is a VM whose memory the host
+ * backs only when first touched: a gigabyte copied into pages never used before ran anywhere from
+ * 320 to 880 MiB/s, into pages just freed at ~930 (bench/results/2026-12-08a-adhoc.md), so without
+ * the drop each transfer ran at the speed of whichever pages were left. After it, every transfer
+ * reads its source from disk (4 GiB/s here) and writes into memory used before.
  */
-const settle = () => timed("sync", [])
+const settle = async () => {
+  await timed("sync", [])
+  if (mayDropCaches) writeFileSync(dropCaches, "1")
+}
 
 const syncFile = async (path: string) => {
   const handle = await open(path, "r+")
@@ -105,7 +124,7 @@ const diskFloor = (tmp: string): Floor => {
   const stored = join(tmp, "floor.bin")
   const copied = join(tmp, "floor-copy.bin")
   return {
-    name: "raw file copy (cp, + fsync for the upload)",
+    name: `raw file copy (cp, + fsync for the upload)${mayDropCaches ? ", page cache dropped before each transfer" : ""}`,
     // Each copy goes to a new file, as each upload goes to a new blob: freeing the last one's
     // blocks is not timed. The download's copy is synced and removed after its timing, so its
     // write-back does not land in the next measurement.
