@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process"
 import { promisify } from "node:util"
 import { describe, expect, it } from "vitest"
-import { heapGrowthFlag } from "./heapGrowth.ts"
+import { growHeapFourfold, heapGrowthFlag } from "./heapGrowth.ts"
 
 const run = promisify(execFile)
 
@@ -44,4 +44,13 @@ describe("heap growth", () => {
     expect(factors.length).toBeGreaterThanOrEqual(8)
     expect(Math.min(...factors)).toBeLessThan(2)
   }, 60_000)
+
+  it("leaves a growth the operator gave Node alone", () => {
+    const set: Array<string> = []
+    growHeapFourfold(["--heap-growing-percent=50"], (flags) => set.push(flags))
+    growHeapFourfold(["--heap_growing_percent=50", "--enable-source-maps"], (flags) => set.push(flags))
+    expect(set).toEqual([])
+    growHeapFourfold(["--enable-source-maps"], (flags) => set.push(flags))
+    expect(set).toEqual([heapGrowthFlag])
+  })
 })

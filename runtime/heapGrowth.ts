@@ -11,5 +11,14 @@ import { setFlagsFromString } from "node:v8"
 /** The V8 flag: each major collection sets the next limit at 4× what survived it. */
 export const heapGrowthFlag = "--heap-growing-percent=300"
 
-/** Read by V8 at every major collection, so setting it once the process runs is enough. */
-export const growHeapFourfold = () => setFlagsFromString(heapGrowthFlag)
+/**
+ * Read by V8 at every major collection, so setting it once the process runs is enough. An
+ * operator who started Node with a growth of their own keeps it.
+ */
+export const growHeapFourfold = (
+  execArgv: ReadonlyArray<string> = process.execArgv,
+  setFlags: (flags: string) => void = setFlagsFromString,
+) => {
+  if (execArgv.some((arg) => /^--heap[-_]growing[-_]percent\b/.test(arg))) return
+  setFlags(heapGrowthFlag)
+}
