@@ -54,6 +54,17 @@ const meta: Meta = { requestId: "req-fault" }
 const serveDoublers = (bus: BusShape) =>
   bus.serve({ group: "doublers", handlers: [handler(Double, ({ n }) => Effect.succeed({ n: n * 2 }))] })
 
+/** Runs `body` with a bus on the test server, under a fresh prefix unless `options` names one. */
+const withBus = <A, E>(
+  options: Partial<JetStreamBus.JetStreamBusOptions>,
+  body: (bus: BusShape) => Effect.Effect<A, E, Scope.Scope>,
+) =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.flatMap(JetStreamBus.make({ servers: nats.url, prefix: freshPrefix(), ...options }), body),
+    ),
+  )
+
 const retrying = { schedule: Schedule.spaced(50), times: 40 }
 
 /** Runs `body` with a JetStream manager on a connection of its own, closed after. */
@@ -139,24 +150,21 @@ describe("JetStreamBus", () => {
   describe("a command whose handler keeps dying", () => {
     it("is delivered maxDeliver times, then answered with InternalError", async () => {
       const deliveries: Array<number> = []
-      const error = await Effect.runPromise(
-        Effect.scoped(
-          Effect.gen(function* () {
-            const bus = yield* JetStreamBus.make({ servers: nats.url, prefix: freshPrefix(), maxDeliver: 3 })
-            yield* bus.serve({
-              group: "doublers",
-              handlers: [
-                handler(Double, (_, ctx) =>
-                  Effect.andThen(
-                    Effect.sync(() => deliveries.push(ctx.delivery)),
-                    Effect.die(new Error("boom")),
-                  ),
+      const error = await withBus({ maxDeliver: 3 }, (bus) =>
+        Effect.gen(function* () {
+          yield* bus.serve({
+            group: "doublers",
+            handlers: [
+              handler(Double, (_, ctx) =>
+                Effect.andThen(
+                  Effect.sync(() => deliveries.push(ctx.delivery)),
+                  Effect.die(new Error("boom")),
                 ),
-              ],
-            })
-            return yield* Effect.flip(bus.send(Double, { n: 1 }, { meta }))
-          }),
-        ),
+              ),
+            ],
+          })
+          return yield* Effect.flip(bus.send(Double, { n: 1 }, { meta }))
+        }),
       )
       expect(error._tag).toBe("InternalError")
       expect(deliveries).toEqual([1, 2, 3])
@@ -167,22 +175,19 @@ describe("JetStreamBus", () => {
     it("puts them back and goes on handling commands", async () => {
       const prefix = freshPrefix()
       await withManager(async (jsm) => {
-        const reply = await Effect.runPromise(
-          Effect.scoped(
-            Effect.gen(function* () {
-              const bus = yield* JetStreamBus.make({ servers: nats.url, prefix })
-              yield* serveDoublers(bus)
-              // Under a client's key, so that each goes through the stream, not straight to the worker.
-              const viaStream = (n: number) => bus.send(Double, { n }, { meta, idempotencyKey: `loss-${n}` })
-              yield* viaStream(1)
-              yield* Effect.promise(() => jsm.consumers.delete(`${prefix}_CMD_faults`, "doublers"))
-              yield* viaStream(2)
-              yield* Effect.promise(() => jsm.streams.delete(`${prefix}_CMD_faults`))
-              // The first send after the loss fails; the worker puts the stream back for the next.
-              yield* Effect.retry(viaStream(3), retrying)
-              return yield* viaStream(4)
-            }),
-          ),
+        const reply = await withBus({ prefix }, (bus) =>
+          Effect.gen(function* () {
+            yield* serveDoublers(bus)
+            // Under a client's key, so that each goes through the stream, not straight to the worker.
+            const viaStream = (n: number) => bus.send(Double, { n }, { meta, idempotencyKey: `loss-${n}` })
+            yield* viaStream(1)
+            yield* Effect.promise(() => jsm.consumers.delete(`${prefix}_CMD_faults`, "doublers"))
+            yield* viaStream(2)
+            yield* Effect.promise(() => jsm.streams.delete(`${prefix}_CMD_faults`))
+            // The first send after the loss fails; the worker puts the stream back for the next.
+            yield* Effect.retry(viaStream(3), retrying)
+            return yield* viaStream(4)
+          }),
         )
         expect(reply).toEqual({ n: 8 })
       })
@@ -192,36 +197,29 @@ describe("JetStreamBus", () => {
   describe("a command with a key the bus made", () => {
     it("runs once when its reply comes after the stream was asked to confirm it", async () => {
       const runs: Array<number> = []
-      const replies = await Effect.runPromise(
-        Effect.scoped(
-          Effect.gen(function* () {
-            const bus = yield* JetStreamBus.make({
-              servers: nats.url,
-              prefix: freshPrefix(),
-              confirmAfterMs: 50,
-            })
-            // One at a time: the second is declined by the busy worker and goes to the stream.
-            yield* bus.serve({
-              group: "doublers",
-              concurrency: 1,
-              handlers: [
-                handler(Double, ({ n }) =>
-                  Effect.sync(() => runs.push(n)).pipe(
-                    Effect.andThen(Effect.sleep(400)),
-                    Effect.as({ n: n * 2 }),
-                  ),
+      const replies = await withBus({ confirmAfterMs: 50 }, (bus) =>
+        Effect.gen(function* () {
+          // One at a time: the second is declined by the busy worker and goes to the stream.
+          yield* bus.serve({
+            group: "doublers",
+            concurrency: 1,
+            handlers: [
+              handler(Double, ({ n }) =>
+                Effect.sync(() => runs.push(n)).pipe(
+                  Effect.andThen(Effect.sleep(400)),
+                  Effect.as({ n: n * 2 }),
                 ),
-              ],
-            })
-            const answers = yield* Effect.all(
-              [bus.send(Double, { n: 21 }, { meta }), bus.send(Double, { n: 22 }, { meta })],
-              { concurrency: 2 },
-            )
-            // A second copy in the stream would have reached the worker by now.
-            yield* Effect.sleep(500)
-            return answers
-          }),
-        ),
+              ),
+            ],
+          })
+          const answers = yield* Effect.all(
+            [bus.send(Double, { n: 21 }, { meta }), bus.send(Double, { n: 22 }, { meta })],
+            { concurrency: 2 },
+          )
+          // A second copy in the stream would have reached the worker by now.
+          yield* Effect.sleep(500)
+          return answers
+        }),
       )
       expect(replies).toEqual([{ n: 42 }, { n: 44 }])
       expect(runs.toSorted()).toEqual([21, 22])
@@ -231,24 +229,21 @@ describe("JetStreamBus", () => {
       const prefix = freshPrefix()
       await withManager(async (jsm) => {
         const kept = async () => (await jsm.streams.info(`${prefix}_REPLIES`)).state.messages
-        const { replies, keptAfterOwnKeys, keptAfterClientKey } = await Effect.runPromise(
-          Effect.scoped(
-            Effect.gen(function* () {
-              const bus = yield* JetStreamBus.make({ servers: nats.url, prefix })
-              yield* bus.serve({
-                group: "doublers",
-                handlers: [handler(Double, ({ n }) => Effect.sleep(n % 7).pipe(Effect.as({ n: n * 2 })))],
-              })
-              const replies = yield* Effect.forEach(
-                Array.from({ length: 100 }, (_, n) => n),
-                (n) => bus.send(Double, { n }, { meta }),
-                { concurrency: "unbounded" },
-              )
-              const keptAfterOwnKeys = yield* Effect.promise(kept)
-              yield* bus.send(Double, { n: 1 }, { meta, idempotencyKey: "a-client-key" })
-              return { replies, keptAfterOwnKeys, keptAfterClientKey: yield* Effect.promise(kept) }
-            }),
-          ),
+        const { replies, keptAfterOwnKeys, keptAfterClientKey } = await withBus({ prefix }, (bus) =>
+          Effect.gen(function* () {
+            yield* bus.serve({
+              group: "doublers",
+              handlers: [handler(Double, ({ n }) => Effect.sleep(n % 7).pipe(Effect.as({ n: n * 2 })))],
+            })
+            const replies = yield* Effect.forEach(
+              Array.from({ length: 100 }, (_, n) => n),
+              (n) => bus.send(Double, { n }, { meta }),
+              { concurrency: "unbounded" },
+            )
+            const keptAfterOwnKeys = yield* Effect.promise(kept)
+            yield* bus.send(Double, { n: 1 }, { meta, idempotencyKey: "a-client-key" })
+            return { replies, keptAfterOwnKeys, keptAfterClientKey: yield* Effect.promise(kept) }
+          }),
         )
         expect(replies).toEqual(Array.from({ length: 100 }, (_, n) => ({ n: n * 2 })))
         // Kept only where a second send could ask for it: under a key the client chose.
@@ -259,26 +254,23 @@ describe("JetStreamBus", () => {
     it("fails as unavailable, not as a timeout, when its publish was lost", async () => {
       const prefix = freshPrefix()
       await withManager(async (jsm) => {
-        const failed = await Effect.runPromise(
-          Effect.scoped(
-            Effect.gen(function* () {
-              const bus = yield* JetStreamBus.make({ servers: nats.url, prefix, confirmAfterMs: 100 })
-              const worker = yield* Scope.make()
-              yield* Scope.provide(
-                bus.serve({
-                  group: "doublers",
-                  handlers: [handler(Double, ({ n }) => Effect.succeed({ n }))],
-                }),
-                worker,
-              )
-              yield* bus.send(Double, { n: 1 }, { meta })
-              // No worker takes the next one straight away, so it goes to the stream, which is
-              // gone while the bus believes it is there: the publish reaches nothing.
-              yield* Scope.close(worker, Exit.void)
-              yield* Effect.promise(() => jsm.streams.delete(`${prefix}_CMD_faults`))
-              return yield* Effect.flip(bus.send(Double, { n: 2 }, { meta, timeout: 5_000 }))
-            }),
-          ),
+        const failed = await withBus({ prefix, confirmAfterMs: 100 }, (bus) =>
+          Effect.gen(function* () {
+            const worker = yield* Scope.make()
+            yield* Scope.provide(
+              bus.serve({
+                group: "doublers",
+                handlers: [handler(Double, ({ n }) => Effect.succeed({ n }))],
+              }),
+              worker,
+            )
+            yield* bus.send(Double, { n: 1 }, { meta })
+            // No worker takes the next one straight away, so it goes to the stream, which is
+            // gone while the bus believes it is there: the publish reaches nothing.
+            yield* Scope.close(worker, Exit.void)
+            yield* Effect.promise(() => jsm.streams.delete(`${prefix}_CMD_faults`))
+            return yield* Effect.flip(bus.send(Double, { n: 2 }, { meta, timeout: 5_000 }))
+          }),
         )
         expect(failed._tag).toBe("BusUnavailable")
       })
@@ -292,14 +284,11 @@ describe("JetStreamBus", () => {
     it("is answered over core NATS, never stored in the stream", async () => {
       const prefix = freshPrefix()
       await withManager(async (jsm) => {
-        const replies = await Effect.runPromise(
-          Effect.scoped(
-            Effect.gen(function* () {
-              const bus = yield* JetStreamBus.make({ servers: nats.url, prefix })
-              yield* serveDoublers(bus)
-              return yield* Effect.forEach([1, 2, 3, 4, 5], (n) => bus.send(Double, { n }, { meta }))
-            }),
-          ),
+        const replies = await withBus({ prefix }, (bus) =>
+          Effect.gen(function* () {
+            yield* serveDoublers(bus)
+            return yield* Effect.forEach([1, 2, 3, 4, 5], (n) => bus.send(Double, { n }, { meta }))
+          }),
         )
         expect(replies).toEqual([{ n: 2 }, { n: 4 }, { n: 6 }, { n: 8 }, { n: 10 }])
         expect(await streamHeld(jsm, prefix)).toBe(0)
@@ -310,36 +299,33 @@ describe("JetStreamBus", () => {
       const prefix = freshPrefix()
       await withManager(async (jsm) => {
         const runs: Array<{ n: number; delivery: number; mayHaveRun: boolean }> = []
-        const { replies, heldWhileBusy } = await Effect.runPromise(
-          Effect.scoped(
-            Effect.gen(function* () {
-              const bus = yield* JetStreamBus.make({ servers: nats.url, prefix })
-              const release = yield* Deferred.make<void>()
-              yield* bus.serve({
-                group: "doublers",
-                concurrency: 1,
-                handlers: [
-                  handler(Double, ({ n }, context) =>
-                    Effect.sync(() =>
-                      runs.push({ n, delivery: context.delivery, mayHaveRun: context.mayHaveRun }),
-                    ).pipe(
-                      Effect.andThen(n === 1 ? Deferred.await(release) : Effect.void),
-                      Effect.as({ n: n * 2 }),
-                    ),
+        const { replies, heldWhileBusy } = await withBus({ prefix }, (bus) =>
+          Effect.gen(function* () {
+            const release = yield* Deferred.make<void>()
+            yield* bus.serve({
+              group: "doublers",
+              concurrency: 1,
+              handlers: [
+                handler(Double, ({ n }, context) =>
+                  Effect.sync(() =>
+                    runs.push({ n, delivery: context.delivery, mayHaveRun: context.mayHaveRun }),
+                  ).pipe(
+                    Effect.andThen(n === 1 ? Deferred.await(release) : Effect.void),
+                    Effect.as({ n: n * 2 }),
                   ),
-                ],
-              })
-              const first = yield* Effect.forkChild(bus.send(Double, { n: 1 }, { meta }))
-              yield* Effect.sleep(100)
-              const second = yield* Effect.forkChild(bus.send(Double, { n: 2 }, { meta }))
-              yield* Effect.sleep(200)
-              const heldWhileBusy = yield* Effect.promise(() => streamHeld(jsm, prefix))
-              yield* Deferred.succeed(release, undefined)
-              const replies = [yield* Fiber.join(first), yield* Fiber.join(second)]
-              yield* Effect.sleep(300)
-              return { replies, heldWhileBusy }
-            }),
-          ),
+                ),
+              ],
+            })
+            const first = yield* Effect.forkChild(bus.send(Double, { n: 1 }, { meta }))
+            yield* Effect.sleep(100)
+            const second = yield* Effect.forkChild(bus.send(Double, { n: 2 }, { meta }))
+            yield* Effect.sleep(200)
+            const heldWhileBusy = yield* Effect.promise(() => streamHeld(jsm, prefix))
+            yield* Deferred.succeed(release, undefined)
+            const replies = [yield* Fiber.join(first), yield* Fiber.join(second)]
+            yield* Effect.sleep(300)
+            return { replies, heldWhileBusy }
+          }),
         )
         expect(replies).toEqual([{ n: 2 }, { n: 4 }])
         expect(heldWhileBusy).toBe(1)
@@ -355,27 +341,21 @@ describe("JetStreamBus", () => {
       const prefix = freshPrefix()
       await withManager(async (jsm) => {
         let runs = 0
-        const failed = await Effect.runPromise(
-          Effect.scoped(
-            Effect.gen(function* () {
-              const bus = yield* JetStreamBus.make({ servers: nats.url, prefix, ackWait: 5_000 })
-              yield* bus.serve({
-                group: "doublers",
-                handlers: [
-                  handler(Double, ({ n }) =>
-                    Effect.sync(() => runs++).pipe(
-                      Effect.andThen(Effect.sleep(600)),
-                      Effect.as({ n: n * 2 }),
-                    ),
-                  ),
-                ],
-              })
-              const failed = yield* Effect.flip(bus.send(Double, { n: 1 }, { meta, timeout: 200 }))
-              // A copy in the stream would be delivered once the worker is free again.
-              yield* Effect.sleep(800)
-              return failed
-            }),
-          ),
+        const failed = await withBus({ prefix, ackWait: 5_000 }, (bus) =>
+          Effect.gen(function* () {
+            yield* bus.serve({
+              group: "doublers",
+              handlers: [
+                handler(Double, ({ n }) =>
+                  Effect.sync(() => runs++).pipe(Effect.andThen(Effect.sleep(600)), Effect.as({ n: n * 2 })),
+                ),
+              ],
+            })
+            const failed = yield* Effect.flip(bus.send(Double, { n: 1 }, { meta, timeout: 200 }))
+            // A copy in the stream would be delivered once the worker is free again.
+            yield* Effect.sleep(800)
+            return failed
+          }),
         )
         expect(failed._tag).toBe("BusTimeout")
         expect(runs).toBe(1)
@@ -396,27 +376,24 @@ describe("JetStreamBus", () => {
         )
         await blackHole.flush()
         const runs: Array<{ delivery: number; mayHaveRun: boolean }> = []
-        const reply = await Effect.runPromise(
-          Effect.scoped(
-            Effect.gen(function* () {
-              // The sender waits one ack wait for a reply before it gives the command to the stream.
-              const bus = yield* JetStreamBus.make({ servers: nats.url, prefix, ackWait: 500 })
-              const sent = yield* Effect.forkChild(bus.send(Double, { n: 4 }, { meta }))
-              yield* Effect.promise(() => taken)
-              blackHole.close()
-              yield* bus.serve({
-                group: "doublers",
-                handlers: [
-                  handler(Double, ({ n }, context) =>
-                    Effect.sync(() =>
-                      runs.push({ delivery: context.delivery, mayHaveRun: context.mayHaveRun }),
-                    ).pipe(Effect.as({ n: n * 2 })),
-                  ),
-                ],
-              })
-              return yield* Fiber.join(sent)
-            }),
-          ),
+        const reply = await withBus({ prefix, ackWait: 500 }, (bus) =>
+          Effect.gen(function* () {
+            // The sender waits one ack wait for a reply before it gives the command to the stream.
+            const sent = yield* Effect.forkChild(bus.send(Double, { n: 4 }, { meta }))
+            yield* Effect.promise(() => taken)
+            blackHole.close()
+            yield* bus.serve({
+              group: "doublers",
+              handlers: [
+                handler(Double, ({ n }, context) =>
+                  Effect.sync(() =>
+                    runs.push({ delivery: context.delivery, mayHaveRun: context.mayHaveRun }),
+                  ).pipe(Effect.as({ n: n * 2 })),
+                ),
+              ],
+            })
+            return yield* Fiber.join(sent)
+          }),
         )
         expect(reply).toEqual({ n: 8 })
         // It may have run where it was taken, so the worker looks up its reply before acting.
@@ -442,29 +419,26 @@ describe("JetStreamBus", () => {
     })
 
     it("is stored up to the first event the stream refuses, and not past it", async () => {
-      const events = await Effect.runPromise(
-        Effect.scoped(
-          Effect.gen(function* () {
-            const bus = yield* JetStreamBus.make({ servers: nats.url, prefix: freshPrefix(), timeout: 3_000 })
-            // The third is over NATS's largest message: refused, while the fourth and fifth are
-            // already on their way.
-            const failed = yield* Effect.flip(
-              bus.publishAll([noted(1), noted(2), noted(3, "x".repeat(2 * 1024 * 1024)), noted(4), noted(5)]),
-            )
-            expect(failed._tag).toBe("BusUnavailable")
-            const seen: Array<number> = []
-            yield* bus.subscribe({ events: [Noted], startAt: "all" }, (d) =>
-              Effect.sync(() => void seen.push((d.payload as { n: number }).n)),
-            )
-            yield* Effect.sleep(500)
-            const last = yield* bus.lastPublished
-            // Published again from after the last one stored, as the relay does, the batch is whole.
-            yield* bus.publishAll([noted(3), noted(4), noted(5)])
-            yield* Effect.promise(() => waitFor(() => seen.length >= 5))
-            yield* Effect.sleep(200)
-            return { before: seen.slice(0, 2), last, seen }
-          }),
-        ),
+      const events = await withBus({ timeout: 3_000 }, (bus) =>
+        Effect.gen(function* () {
+          // The third is over NATS's largest message: refused, while the fourth and fifth are
+          // already on their way.
+          const failed = yield* Effect.flip(
+            bus.publishAll([noted(1), noted(2), noted(3, "x".repeat(2 * 1024 * 1024)), noted(4), noted(5)]),
+          )
+          expect(failed._tag).toBe("BusUnavailable")
+          const seen: Array<number> = []
+          yield* bus.subscribe({ events: [Noted], startAt: "all" }, (d) =>
+            Effect.sync(() => void seen.push((d.payload as { n: number }).n)),
+          )
+          yield* Effect.sleep(500)
+          const last = yield* bus.lastPublished
+          // Published again from after the last one stored, as the relay does, the batch is whole.
+          yield* bus.publishAll([noted(3), noted(4), noted(5)])
+          yield* Effect.promise(() => waitFor(() => seen.length >= 5))
+          yield* Effect.sleep(200)
+          return { before: seen.slice(0, 2), last, seen }
+        }),
       )
       expect(events.before).toEqual([1, 2])
       expect(events.last).toMatchObject({ _tag: "Some", value: { logPosition: "0:2" } })
@@ -515,14 +489,7 @@ describe("JetStreamBus", () => {
     })
 
     it("answers ping while connected", async () => {
-      await Effect.runPromise(
-        Effect.scoped(
-          Effect.gen(function* () {
-            const bus = yield* JetStreamBus.make({ servers: nats.url, prefix: freshPrefix() })
-            yield* bus.ping
-          }),
-        ),
-      )
+      await withBus({}, (bus) => bus.ping)
     })
   })
 })
