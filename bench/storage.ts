@@ -170,6 +170,18 @@ const s3Floor = (server: S3Server): Floor => {
   }
 }
 
+/** Bare uWS moving a body to and from one file (bench/floors/rawUwsFile.ts), on a port of its own. */
+const bareUwsFile = async (tmp: string) => {
+  const port = await freePort()
+  const child = await startNode(
+    [dist("bench", "floors", "rawUwsFile.js"), String(port), join(tmp, "bare.bin")],
+    {
+      ready: /listening/,
+    },
+  )
+  return { url: `http://127.0.0.1:${port}`, stop: child.stop }
+}
+
 export const storageBench = async (options: StorageBenchOptions) => {
   const { record, log } = options
   for (const backend of ["disk", "s3"] as const) {
@@ -200,17 +212,7 @@ export const storageBench = async (options: StorageBenchOptions) => {
           ...[...chunked, "-T", file, "-X", "POST", "-o", "/dev/null", big],
         ])
       const download = () => curl([...bearer, "-o", "/dev/null", big])
-      const barePort = await freePort()
-      const bare =
-        backend === "disk"
-          ? await startNode(
-              [dist("bench", "floors", "rawUwsFile.js"), String(barePort), join(options.tmp, "bare.bin")],
-              {
-                ready: /listening/,
-              },
-            )
-          : undefined
-      const bareUrl = `http://127.0.0.1:${barePort}`
+      const bare = backend === "disk" ? await bareUwsFile(options.tmp) : undefined
       const bareUp: Array<number> = []
       const bareDown: Array<number> = []
       const rounds = Math.max(1, Math.min(options.rounds, 3))
@@ -236,10 +238,10 @@ export const storageBench = async (options: StorageBenchOptions) => {
         await settle()
         bareUp.push(
           megabytes /
-            (await curl([...chunked, "-T", file, "-X", "POST", "-o", "/dev/null", `${bareUrl}/up`])),
+            (await curl([...chunked, "-T", file, "-X", "POST", "-o", "/dev/null", `${bare.url}/up`])),
         )
         await settle()
-        bareDown.push(megabytes / (await curl(["-o", "/dev/null", `${bareUrl}/down`])))
+        bareDown.push(megabytes / (await curl(["-o", "/dev/null", `${bare.url}/down`])))
       }
       await bare?.stop()
       await rm(join(options.tmp, "bare.bin"), { force: true })

@@ -2,7 +2,7 @@
 // client, another for every body chunk; the garbage collector frees them in batches. glibc gives
 // the freed top of its heap back to the kernel once more than its trim threshold (128 KiB by
 // default) is free there, so the next buffers fault their pages in again, one by one. On this
-// machine those page faults and the kernel's copies into fresh pages were over half the CPU of an
+// machine those page faults and the copies into fresh pages were nearly half the CPU of an
 // S3 download, which ran at a third of the floor's speed (bench/results/2026-12-08a-adhoc.md).
 //
 // Node cannot reach mallopt, and GLIBC_TUNABLES is read only when a process starts, which a
