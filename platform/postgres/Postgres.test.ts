@@ -251,6 +251,74 @@ describe("a batch: settings, a statement and what trails it, in one round trip",
     }
   })
 
+  /** Sets a note's body in a batch; answers with the backend that ran it. */
+  const setBody = (id: number, body: string) => ({
+    name: "test.set-body",
+    text: "update notes set body = $2 where id = $1 returning pg_backend_pid() as pid",
+    values: [id, body],
+  })
+
+  it("share one connection once their shape has run quickly, each its own transaction", async () => {
+    await run(single.batch(setBody(1, "one"), [], []))
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        run(single.batch(setBody(1, `one ${i}`), [["app.who", `caller ${i}`]], [])),
+      ),
+    )
+    expect(new Set(results.map((r) => r.rows[0]!.pid)).size).toBe(1)
+    const { rows } = await run(single.query("select body from notes where id = 1"))
+    expect(rows).toEqual([{ body: "one 29" }])
+  })
+
+  it("that waits for a row lock holds up no read, and later batches go round it", async () => {
+    const bodyOf = { name: "test.body-of", text: "select body from notes where id = $1", values: [1] }
+    // Both shapes quick: each goes to a shared connection, if one is free to take it.
+    await run(single.batch(setBody(2, "two"), [], []))
+    await run(single.autocommit({}).query(bodyOf))
+    let release = () => {}
+    const released = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let locked = () => {}
+    const isLocked = new Promise<void>((resolve) => {
+      locked = resolve
+    })
+    // Another session holds note 2's row lock until released.
+    const holder = run(
+      single.transaction((tx) =>
+        tx.query("select id from notes where id = 2 for update").pipe(
+          Effect.tap(() => Effect.sync(locked)),
+          Effect.andThen(Effect.promise(() => released)),
+        ),
+      ),
+    )
+    await isLocked
+    let waiterDone = false
+    const waiter = run(single.batch(setBody(2, "two, after the lock"), [], [])).then((result) => {
+      waiterDone = true
+      return result
+    })
+    // Should the read wait behind the batch, the lock goes after two seconds and the test fails.
+    const safety = setTimeout(release, 2_000)
+    // Sent at once: a read on the batch's connection would be written behind it.
+    const start = performance.now()
+    const read = await run(single.autocommit({}).query<{ body: string }>(bodyOf))
+    expect(performance.now() - start).toBeLessThan(500)
+    expect(read.rows).toEqual([{ body: "one 29" }])
+    // A batch sent once the first has been waiting a while is not written behind it.
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const other = await run(single.batch(setBody(1, "one, beside the lock"), [], []))
+    expect(other.rowCount).toBe(1)
+    expect(performance.now() - start).toBeLessThan(1_000)
+    expect(waiterDone).toBe(false)
+    clearTimeout(safety)
+    release()
+    await holder
+    expect((await waiter).rowCount).toBe(1)
+    const { rows } = await run(single.query("select body from notes where id = 2"))
+    expect(rows).toEqual([{ body: "two, after the lock" }])
+  })
+
   it("that fails leaves its connection to a transaction that prepares the same statements", async () => {
     // One connection: the transaction runs where the batch failed.
     const one = await run(Scope.provide(Postgres.make(db.url, 1), scope))

@@ -1,5 +1,5 @@
 // A few pipelining connections that many callers write to at once, for statements that are whole
-// transactions by themselves (SettingsQuery). No checkout: a statement goes to the connection with
+// transactions by themselves, with the statements that trail them in their batch (SettingsQuery). No checkout: a statement goes to the connection with
 // the fewest statements in flight and is written at once, so many travel to Postgres in one write
 // and their answers come back in one read. A connection that fails is replaced on next use.
 //
@@ -10,12 +10,14 @@
 // `slowMs`; and no statement is written to a connection whose oldest statement has been running
 // longer than that.
 import pg from "pg"
-import { querySettled, type Settings } from "./SettingsQuery.ts"
+import { querySettled, type Settings, type Trailing } from "./SettingsQuery.ts"
 
 export interface SharedConnections {
   readonly query: <R extends pg.QueryResultRow>(
     statement: pg.QueryConfig,
     settings: Settings,
+    /** Run after `statement` in its transaction; the result is still `statement`'s. */
+    trailing?: ReadonlyArray<Trailing>,
   ) => Promise<pg.QueryResult<R>>
   readonly end: () => Promise<void>
 }
@@ -117,21 +119,23 @@ export const make = (config: pg.ClientConfig, options: SharedOptions): SharedCon
     client: pg.ClientBase,
     statement: pg.QueryConfig,
     settings: Settings,
+    trailing: ReadonlyArray<Trailing>,
   ) =>
-    settings.length === 0
+    settings.length === 0 && trailing.length === 0
       ? client.query<R>(statement)
-      : querySettled<R>(client, { ...statement, name: statement.name ?? "" }, settings)
+      : querySettled<R>(client, { ...statement, name: statement.name ?? "" }, settings, trailing)
 
   /** Timed from the checkout, so a wait for the pool does not make the statement look slow. */
   const exclusive = async <R extends pg.QueryResultRow>(
     shape: string,
     statement: pg.QueryConfig,
     settings: Settings,
+    trailing: ReadonlyArray<Trailing>,
   ) => {
     const client = await options.checkout()
     const start = performance.now()
     try {
-      const result = await run<R>(client, statement, settings)
+      const result = await run<R>(client, statement, settings, trailing)
       client.release()
       return result
     } catch (error) {
@@ -148,13 +152,14 @@ export const make = (config: pg.ClientConfig, options: SharedOptions): SharedCon
     shape: string,
     statement: pg.QueryConfig,
     settings: Settings,
+    trailing: ReadonlyArray<Trailing>,
     now: number,
   ) => {
     lane.sent.push(now)
     try {
       const client = await (lane.client ?? connect(lane))
       coalesce(lane, client)
-      return await run<R>(client, statement, settings)
+      return await run<R>(client, statement, settings, trailing)
     } finally {
       const done = performance.now()
       const sent = lane.sent.shift() ?? now
@@ -164,14 +169,18 @@ export const make = (config: pg.ClientConfig, options: SharedOptions): SharedCon
     }
   }
 
-  const query = async <R extends pg.QueryResultRow>(statement: pg.QueryConfig, settings: Settings) => {
+  const query = async <R extends pg.QueryResultRow>(
+    statement: pg.QueryConfig,
+    settings: Settings,
+    trailing: ReadonlyArray<Trailing> = [],
+  ) => {
     if (ended) throw new Error("the shared Postgres connections are closed")
     const shape = statement.name ?? statement.text
     const now = performance.now()
     const lane = quick.has(shape) ? pick(now) : undefined
     return lane === undefined
-      ? exclusive<R>(shape, statement, settings)
-      : onLane<R>(lane, shape, statement, settings, now)
+      ? exclusive<R>(shape, statement, settings, trailing)
+      : onLane<R>(lane, shape, statement, settings, trailing, now)
   }
 
   const end = async () => {
