@@ -196,6 +196,9 @@ const writeBatch = (client: pg.PoolClient) => {
   }
 }
 
+/** Milliseconds a write may expect to wait behind others on a shared connection. */
+const writeQueueMs = 25
+
 export const make = Effect.fnUntraced(function* (
   url: string,
   poolSize: number,
@@ -215,10 +218,14 @@ export const make = Effect.fnUntraced(function* (
     }),
     (pool) => Effect.promise(() => pool.end()),
   )
-  const lanes = () =>
+  const lanes = (options: { readonly queueMs?: number } = {}) =>
     Effect.acquireRelease(
       Effect.sync(() =>
-        SharedConnections.make(config, { count: sharedConnections, checkout: () => pool.connect() }),
+        SharedConnections.make(config, {
+          ...options,
+          count: sharedConnections,
+          checkout: () => pool.connect(),
+        }),
       ),
       (lanes) => Effect.promise(() => lanes.end()),
     )
@@ -226,8 +233,9 @@ export const make = Effect.fnUntraced(function* (
   // Writes on their own lanes, connected on first use (only a data worker makes batches). Sharing
   // connections cut Postgres's and this process's work per single-row insert by about a fifth
   // (one socket read and write for many batches); apart from reads, because a write can wait for
-  // a row lock, and a read written behind it would wait as long.
-  const writes = yield* lanes()
+  // a row lock, and a read written behind it would wait as long. And not too deep: commits on one
+  // connection each wait for their own WAL flush (see SharedConnections' queueMs).
+  const writes = yield* lanes({ queueMs: writeQueueMs })
 
   /**
    * A pooled connection for `use`. One whose work was interrupted mid-statement, or that

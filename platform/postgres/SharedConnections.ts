@@ -8,7 +8,8 @@
 // connection for those seconds. So a statement runs on a connection of its own (`exclusive`, a
 // pool checkout) the first time its shape is seen and whenever that shape last took longer than
 // `slowMs`; and no statement is written to a connection whose oldest statement has been running
-// longer than that.
+// longer than that; nor, with `queueMs`, behind more statements than it can expect to finish in
+// that time.
 import pg from "pg"
 import { querySettled, type Settings, type Trailing } from "./SettingsQuery.ts"
 
@@ -24,6 +25,14 @@ export interface SharedConnections {
 
 export interface SharedOptions {
   readonly count: number
+  /**
+   * Milliseconds a statement may expect to wait behind those already on a connection (by their
+   * recent times); past it on every connection, it takes the pool. Default: no limit. Writes: a
+   * connection's statements run one after another, each waiting for its commit's WAL flush,
+   * which commits on different connections share. On a disk whose flush is slow, a deep queue
+   * here would make writes wait long and cap them at one flush each.
+   */
+  readonly queueMs?: number
   /** A connection no one else writes to until it is released: the pool's. */
   readonly checkout: () => Promise<pg.PoolClient>
 }
@@ -34,6 +43,8 @@ interface Lane {
   readonly sent: Array<number>
   /** When the lane last finished a statement: the one after it started running then at the latest. */
   lastDone: number
+  /** Milliseconds its recent statements took each, their own time (a moving average). */
+  ownMs: number
   corked: boolean
 }
 
@@ -66,10 +77,12 @@ const slowMs = 25
 const maxShapes = 10_000
 
 export const make = (config: pg.ClientConfig, options: SharedOptions): SharedConnections => {
+  const queueMs = options.queueMs ?? Number.POSITIVE_INFINITY
   const lanes: Array<Lane> = Array.from({ length: Math.max(1, options.count) }, () => ({
     client: undefined,
     sent: [],
     lastDone: 0,
+    ownMs: 0,
     corked: false,
   }))
   /** Shapes (statement names, else texts) whose last run was quick enough to share a connection. */
@@ -110,6 +123,7 @@ export const make = (config: pg.ClientConfig, options: SharedOptions): SharedCon
     for (const lane of lanes) {
       const oldest = lane.sent[0]
       if (oldest !== undefined && now - Math.max(oldest, lane.lastDone) > slowMs) continue
+      if (lane.sent.length * lane.ownMs > queueMs) continue
       if (best === undefined || lane.sent.length < best.sent.length) best = lane
     }
     return best
@@ -164,7 +178,9 @@ export const make = (config: pg.ClientConfig, options: SharedOptions): SharedCon
       const done = performance.now()
       const sent = lane.sent.shift() ?? now
       // Its own time: from when the statement before it finished, if it was still running then.
-      remember(shape, done - Math.max(sent, lane.lastDone))
+      const own = done - Math.max(sent, lane.lastDone)
+      remember(shape, own)
+      lane.ownMs += (own - lane.ownMs) / 8
       lane.lastDone = done
     }
   }
