@@ -291,6 +291,23 @@ describe("a batch: settings, a statement and what trails it, in one round trip",
     expect(new Set(once.map((r) => r.rows[0]!.pid)).size).toBeGreaterThan(1)
   })
 
+  it("recover when Postgres drops their shared connection, having committed nothing of a failed one", async () => {
+    await run(single.batch(setBody(2, "two"), [], []))
+    const pid = (await run(single.batch<{ pid: number }>(setBody(2, "two"), [], []))).rows[0]!.pid
+    await run(postgres.query("select pg_terminate_backend($1)", [pid]))
+    // Batches written before the client hears of the drop fail; the ones after get a new connection.
+    let again: Exit.Exit<{ rows: Array<{ pid: number }> }, Postgres.PgError> | undefined
+    let tries = 0
+    for (; tries < 50 && (again === undefined || Exit.isFailure(again)); tries++) {
+      again = await run(Effect.exit(single.batch<{ pid: number }>(setBody(2, `two, try ${tries}`), [], [])))
+      if (Exit.isFailure(again)) await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    expect(Exit.isSuccess(again!)).toBe(true)
+    if (Exit.isSuccess(again!)) expect(again.value.rows[0]!.pid).not.toBe(pid)
+    const { rows } = await run(single.query("select body from notes where id = 2"))
+    expect(rows).toEqual([{ body: `two, try ${tries - 1}` }])
+  })
+
   it("that waits for a row lock holds up no read, and later batches go round it", async () => {
     const bodyOf = { name: "test.body-of", text: "select body from notes where id = $1", values: [1] }
     // Both shapes quick: each goes to a shared connection, if one is free to take it.
