@@ -97,8 +97,9 @@ const decide = Effect.fnUntraced(function* <C extends Command, E, R>(
   const { contract, context } = options
   // Reads come before the first write (see docs/architecture.md, "Commands, exactly once").
   // The first attempt of a key the bus made cannot have run before (`mayHaveRun` is false);
-  // anything else may have, so its stored reply is looked up. Either way the command_log row's unique key is the
-  // backstop: a duplicate that slips through fails on insert and is retried with the lookup.
+  // anything else may have, so its stored reply is looked up. Either way the command_log row's
+  // unique key is the backstop: a duplicate that slips through fails on insert and is retried
+  // with the lookup.
   const mayRepeat = n > 0 || context.mayHaveRun
   const stored = mayRepeat ? yield* lookup(tx, contract.subject, context.idempotencyKey) : undefined
   if (stored !== undefined) return { stored, fresh: false, appended: false }

@@ -291,7 +291,7 @@ describe("a batch: settings, a statement and what trails it, in one round trip",
     expect(new Set(once.map((r) => r.rows[0]!.pid)).size).toBeGreaterThan(1)
   })
 
-  it("recover when Postgres drops their shared connection, having committed nothing of a failed one", async () => {
+  it("recover when Postgres drops their shared connection", async () => {
     await run(single.batch(setBody(2, "two"), [], []))
     const pid = (await run(single.batch<{ pid: number }>(setBody(2, "two"), [], []))).rows[0]!.pid
     await run(postgres.query("select pg_terminate_backend($1)", [pid]))

@@ -231,8 +231,8 @@ export const make = Effect.fnUntraced(function* (
     )
   const shared = yield* lanes()
   // Writes on their own lanes, connected on first use (only a data worker makes batches). Sharing
-  // connections cut Postgres's and this process's work per single-row insert by about a fifth
-  // (one socket read and write for many batches); apart from reads, because a write can wait for
+  // connections (one socket read and write for many batches) raised single-row inserts per second
+  // by about a fifth (bench/results/2026-12-08f-adhoc.md); apart from reads, because a write can wait for
   // a row lock, and a read written behind it would wait as long. And not too deep: commits on one
   // connection each wait for their own WAL flush (see SharedConnections' queueMs).
   const writes = yield* lanes({ queueMs: writeQueueMs })
@@ -299,7 +299,7 @@ export const make = Effect.fnUntraced(function* (
 
   const batch: PostgresShape["batch"] = (statement, settings, trailing) =>
     Effect.tryPromise({
-      try: () => writes.query(statement as pg.QueryConfig, settings, trailing),
+      try: () => writes.query(toConfig(statement, undefined), settings, trailing),
       catch: toPgError,
     }) as never
 

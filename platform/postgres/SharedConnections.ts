@@ -1,7 +1,8 @@
 // A few pipelining connections that many callers write to at once, for statements that are whole
-// transactions by themselves, with the statements that trail them in their batch (SettingsQuery). No checkout: a statement goes to the connection with
-// the fewest statements in flight and is written at once, so many travel to Postgres in one write
-// and their answers come back in one read. A connection that fails is replaced on next use.
+// transactions by themselves, with the statements that trail them in their batch (SettingsQuery).
+// No checkout: a statement goes to the connection with the fewest statements in flight and is
+// written at once, so many travel to Postgres in one write and their answers come back in one
+// read. A connection that fails is replaced on next use.
 //
 // Postgres answers a connection's statements in the order they came, so a slow one holds up every
 // statement written behind it: one 3-second report would hold up every read sent to its
